@@ -1,0 +1,3 @@
+"""CityWatch: open, accountable city video surveillance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,362 @@
+"""The `citywatch` command: serve, demo, cameras, users, audit, database."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from citywatch.config import (
+    CameraConfig,
+    ConfigError,
+    Location,
+    Settings,
+    StreamConfig,
+    load_settings,
+    redact_url,
+)
+from citywatch.governance.accounts import AccountError
+from citywatch.governance.audit import AuditRecord
+from citywatch.runtime import CityWatch
+
+app = typer.Typer(help="CityWatch: open, accountable city video surveillance.", no_args_is_help=True)
+camera_app = typer.Typer(help="Manage cameras.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(camera_app, name="camera")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="CITYWATCH_CONFIG", help="YAML configuration file."),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="CITYWATCH_DATA_DIR", help="Overrides data_dir."),
+]
+
+
+def _settings(config: Path | None, data_dir: Path | None) -> Settings:
+    try:
+        if config is not None:
+            settings = load_settings(config)
+        elif Path("citywatch.yaml").exists():
+            settings = load_settings(Path("citywatch.yaml"))
+        else:
+            settings = Settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if data_dir is not None:
+        settings.data_dir = data_dir.resolve()
+    return settings
+
+
+def _runtime(config: Path | None, data_dir: Path | None) -> CityWatch:
+    cw = CityWatch(_settings(config, data_dir))
+    cw.db.upgrade()
+    return cw
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# serve / demo ------------------------------------------------------------------------
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    log_level: str = "info",
+) -> None:
+    """Run the server: record the cameras, serve the API and the web page."""
+    import uvicorn
+
+    from citywatch.api.app import create_app
+
+    _logging(log_level)
+    settings = _settings(config, data_dir)
+    cw = CityWatch(settings)
+    uvicorn.run(
+        create_app(cw),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_level=log_level,
+        ws="websockets-sansio",
+    )
+
+
+def _demo_videos() -> list[Path]:
+    candidates = []
+    if env := os.environ.get("CITYWATCH_DEMO_VIDEOS"):
+        candidates.append(Path(env))
+    candidates += [
+        Path.cwd() / "../shared/data/video",
+        Path(__file__).resolve().parents[2] / "shared/data/video",
+    ]
+    for folder in candidates:
+        clips = [
+            folder / n
+            for n in (
+                "car-detection.mp4",
+                "one-by-one-person-detection.mp4",
+                "pets2009-vtest.mp4",
+            )
+            if (folder / n).is_file()
+        ]
+        if clips:
+            return [c.resolve() for c in clips]
+    return []
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data.")] = Path(
+        "citywatch-demo"
+    ),
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: str = "info",
+) -> None:
+    """Start a complete CityWatch on embedded defaults with a few demo cameras."""
+    import uvicorn
+
+    from citywatch.api.app import create_app
+    from citywatch.cameras.testscene import make_scene
+
+    _logging(log_level)
+    data_dir = data_dir.resolve()
+    clips = _demo_videos()
+    if not clips:
+        typer.echo("No sample footage found (../shared/data/video); generating a test scene.")
+        clips = [make_scene(data_dir / "media" / f"scene{i}.mp4", seed=i) for i in (1, 2)]
+    cameras = [
+        CameraConfig(
+            id=f"demo-{i + 1}",
+            name=clip.stem.replace("-", " ").title(),
+            location=Location(lat=44.8125 + 0.004 * i, lon=20.4612 + 0.006 * i, address="Demo"),
+            main_stream=StreamConfig(url=f"file://{clip}"),
+            purpose="Demonstration of CityWatch with recorded sample footage",
+            legal_basis="Not a real camera: sample footage played as a live stream",
+        )
+        for i, clip in enumerate(clips)
+    ]
+    settings = Settings(data_dir=data_dir, cameras=cameras)
+    settings.recording.retention.max_age_hours = 24
+    cw = CityWatch(settings)
+    cw.db.upgrade()
+    password = None
+    if not any(u.role == "admin" for u in cw.accounts.list_users()):
+        password = secrets.token_urlsafe(12)
+        cw.accounts.create_user("admin", password, "admin")
+        cw.audit.append(AuditRecord(actor=_actor(), action="user.add", target="admin"))
+    (data_dir / "citywatch.yaml").write_text(
+        yaml.safe_dump(json.loads(settings.model_dump_json()), sort_keys=False)
+    )
+    typer.echo("")
+    typer.echo(f"CityWatch demo: http://{host}:{port}/   ({len(cameras)} cameras, data in {data_dir})")
+    if password:
+        typer.echo(f"  admin login: admin / {password}   (shown once; change it with")
+        typer.echo(f"  `citywatch user passwd admin --data-dir {data_dir}`)")
+    else:
+        typer.echo("  log in with the admin account created on the first run")
+    typer.echo(
+        "  add your own camera: citywatch camera add ID rtsp://... --name NAME "
+        f'--purpose "..." --legal-basis "..." --data-dir {data_dir}'
+    )
+    typer.echo("")
+    uvicorn.run(
+        create_app(cw), host=host, port=port, log_level=log_level, ws="websockets-sansio"
+    )
+
+
+# cameras -------------------------------------------------------------------------------
+@camera_app.command("add")
+def camera_add(
+    camera_id: Annotated[str, typer.Argument(help="Short id: a-z, 0-9, _ and -.")],
+    url: Annotated[str, typer.Argument(help="rtsp://, http(s):// MJPEG or file:// URL.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    purpose: Annotated[str, typer.Option(help="Why this camera exists (published).")],
+    legal_basis: Annotated[str, typer.Option(help="The law or decision that allows it.")],
+    username: str | None = None,
+    password_env: Annotated[
+        str | None, typer.Option(help="Name of an environment variable holding the password.")
+    ] = None,
+    address: str = "",
+    lat: float | None = None,
+    lon: float | None = None,
+    disabled: bool = False,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Add or replace a camera. A running server picks it up within seconds."""
+    password = os.environ.get(password_env) if password_env else None
+    try:
+        cfg = CameraConfig(
+            id=camera_id,
+            name=name,
+            location=Location(lat=lat, lon=lon, address=address),
+            main_stream=StreamConfig(url=url, username=username, password=password),
+            purpose=purpose,
+            legal_basis=legal_basis,
+            enabled=not disabled,
+        )
+    except ValueError as exc:
+        typer.echo(f"invalid camera: {exc}", err=True)
+        raise typer.Exit(2) from None
+    cw = _runtime(config, data_dir)
+    _, created = cw.cameras.upsert(cfg, source="api", restart=False)
+    cw.audit.append(
+        AuditRecord(
+            actor=_actor(),
+            action="camera.add" if created else "camera.update",
+            target=camera_id,
+            details={"url": cfg.main_stream.safe_url(), "name": name},
+        )
+    )
+    typer.echo(f"camera {camera_id} {'added' if created else 'updated'}")
+
+
+@camera_app.command("list")
+def camera_list(config: ConfigOpt = None, data_dir: DataOpt = None) -> None:
+    """List the cameras (passwords are never shown)."""
+    cw = _runtime(config, data_dir)
+    for row in cw.cameras.list():
+        state = "enabled" if row.enabled else "disabled"
+        typer.echo(f"{row.id}\t{row.name}\t{state}\t{redact_url(row.main_url)}")
+
+
+@camera_app.command("remove")
+def camera_remove(camera_id: str, config: ConfigOpt = None, data_dir: DataOpt = None) -> None:
+    """Remove a camera. Its recordings stay until retention removes them."""
+    cw = _runtime(config, data_dir)
+    if not cw.cameras.remove(camera_id):
+        typer.echo(f"no camera {camera_id!r}", err=True)
+        raise typer.Exit(1)
+    cw.audit.append(AuditRecord(actor=_actor(), action="camera.remove", target=camera_id))
+    typer.echo(f"camera {camera_id} removed")
+
+
+# users ---------------------------------------------------------------------------------
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        typer.echo("passwords differ", err=True)
+        raise typer.Exit(2)
+    return first
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator, investigator, auditor, viewer")],
+    cameras: Annotated[
+        str | None, typer.Option(help="Comma-separated camera ids this user is limited to.")
+    ] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Create a user (the first admin is made this way; there is no default password)."""
+    cw = _runtime(config, data_dir)
+    password = _read_password(password_stdin)
+    cam_list = [c.strip() for c in cameras.split(",") if c.strip()] if cameras else None
+    try:
+        cw.accounts.create_user(username, password, role, cam_list)
+    except AccountError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    cw.audit.append(
+        AuditRecord(
+            actor=_actor(),
+            action="user.add",
+            target=username,
+            details={"role": role, "camera_ids": cam_list},
+        )
+    )
+    typer.echo(f"user {username} ({role}) created")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Set a user's password (ends the user's sessions)."""
+    cw = _runtime(config, data_dir)
+    try:
+        cw.accounts.set_password(username, _read_password(password_stdin))
+    except AccountError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    cw.audit.append(AuditRecord(actor=_actor(), action="user.passwd", target=username))
+    typer.echo(f"password of {username} changed")
+
+
+@user_app.command("list")
+def user_list(config: ConfigOpt = None, data_dir: DataOpt = None) -> None:
+    """List users, roles and camera limits."""
+    cw = _runtime(config, data_dir)
+    for u in cw.accounts.list_users():
+        cams = ",".join(u.camera_ids) if u.camera_ids is not None else "*"
+        flag = " (disabled)" if u.disabled else ""
+        typer.echo(f"{u.username}\t{u.role}\t{cams}{flag}")
+
+
+# audit / db ----------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt = None, data_dir: DataOpt = None) -> None:
+    """Check the whole hash chain; name the first entry altered, removed or inserted."""
+    cw = _runtime(config, data_dir)
+    result = cw.audit.verify()
+    if result.ok:
+        typer.echo(f"audit log OK: {result.entries} entries, head {result.head_hash}")
+        cw.audit.append(
+            AuditRecord(actor=_actor(), action="audit.verify", details={"entries": result.entries})
+        )
+        return
+    typer.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}", err=True)
+    raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, data_dir: DataOpt = None) -> None:
+    """Create or migrate the database schema to the newest version."""
+    cw = CityWatch(_settings(config, data_dir))
+    cw.db.upgrade()
+    typer.echo(f"database at the newest schema ({cw.db.engine.dialect.name})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The CityWatch server's parts, wired together: one object per process.
+
+Everything a request handler or a CLI command needs is reached from here; nothing lives
+in module-level state, so tests build as many independent instances as they like.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from citywatch.cameras.registry import CameraManager, WorkerOptions
+from citywatch.config import Settings
+from citywatch.governance.accounts import Accounts
+from citywatch.governance.audit import AuditLog, AuditRecord
+from citywatch.recording.index import SegmentIndex
+from citywatch.recording.repair import RepairReport, repair
+from citywatch.recording.retention import GB, Policy, RetentionSweeper
+from citywatch.recording.segmenter import SegmentInfo
+from citywatch.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class CityWatch:
+    def __init__(self, settings: Settings, worker_options: WorkerOptions | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+        self.audit = AuditLog(self.db)
+        self.accounts = Accounts(self.db, settings.server.session_hours)
+        self.index = SegmentIndex(self.db, settings.recordings_dir)
+        options = worker_options or WorkerOptions(
+            segment_seconds=settings.recording.segment_seconds
+        )
+        self.cameras = CameraManager(
+            self.db, settings.recordings_dir, self._on_segment, options, self._on_camera_state
+        )
+        self.sweeper = RetentionSweeper(
+            self.index,
+            self.audit,
+            self.retention_policy,
+            settings.recording.retention.sweep_interval_s,
+        )
+        self.started = False
+        self._maintenance_stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    def _maintain(self, interval_s: float = 5.0) -> None:
+        """Follow registry changes from other processes; drop expired login sessions."""
+        while not self._maintenance_stop.wait(interval_s):
+            try:
+                self.cameras.reconcile()
+                self.accounts.purge_expired()
+            except Exception:
+                log.exception("maintenance pass failed")
+
+    def _on_segment(self, info: SegmentInfo) -> None:
+        self.index.add(info)
+
+    def _on_camera_state(self, camera_id: str, state: str, error: str) -> None:
+        log.info("camera %s is %s%s", camera_id, state, f": {error}" if error else "")
+
+    def retention_policy(self) -> Policy:
+        r = self.settings.recording.retention
+        cam_age: dict[str, float] = {}
+        cam_quota: dict[str, int] = {}
+        for cam in self.cameras.list():
+            if cam.max_age_hours is not None:
+                cam_age[cam.id] = cam.max_age_hours * 3600
+            if cam.quota_gb is not None:
+                cam_quota[cam.id] = int(cam.quota_gb * GB)
+        return Policy(
+            max_age_s=r.max_age_hours * 3600,
+            quota_bytes=int(r.quota_gb * GB) if r.quota_gb is not None else None,
+            free_reserve_bytes=int(r.free_reserve_gb * GB),
+            camera_max_age_s=cam_age,
+            camera_quota_bytes=cam_quota,
+        )
+
+    def prepare(self) -> RepairReport:
+        """Migrate the database and repair the recordings index. Safe to run twice."""
+        self.db.upgrade()
+        report = repair(self.index)
+        if report.changed:
+            self.audit.append(
+                AuditRecord(
+                    actor="system:startup",
+                    action="recording.repair",
+                    details={
+                        "salvaged": len(report.salvaged),
+                        "indexed": len(report.indexed),
+                        "quarantined": report.quarantined[:50],
+                        "dropped_rows": report.dropped_rows,
+                    },
+                )
+            )
+        return report
+
+    def start(self) -> None:
+        self.prepare()
+        self.cameras.sync_config(self.settings.cameras)
+        self.cameras.start_all()
+        self.sweeper.start()
+        self._maintenance_stop.clear()
+        self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
+        self._maintenance.start()
+        self.started = True
+        self.audit.append(AuditRecord(actor="system", action="system.start"))
+
+    def stop(self) -> None:
+        self._maintenance_stop.set()
+        if self._maintenance is not None:
+            self._maintenance.join(10)
+        self.sweeper.stop()
+        self.cameras.stop_all()
+        if self.started:
+            self.audit.append(AuditRecord(actor="system", action="system.stop"))
+        self.started = False
+        self.db.dispose()
