@@ -27,7 +27,9 @@ from citywatch.governance.accounts import AccountError
 from citywatch.governance.audit import AuditRecord
 from citywatch.runtime import CityWatch
 
-app = typer.Typer(help="CityWatch: open, accountable city video surveillance.", no_args_is_help=True)
+app = typer.Typer(
+    help="CityWatch: open, accountable city video surveillance.", no_args_is_help=True
+)
 camera_app = typer.Typer(help="Manage cameras.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -177,7 +179,9 @@ def demo(
         yaml.safe_dump(json.loads(settings.model_dump_json()), sort_keys=False)
     )
     typer.echo("")
-    typer.echo(f"CityWatch demo: http://{host}:{port}/   ({len(cameras)} cameras, data in {data_dir})")
+    typer.echo(
+        f"CityWatch demo: http://{host}:{port}/   ({len(cameras)} cameras, data in {data_dir})"
+    )
     if password:
         typer.echo(f"  admin login: admin / {password}   (shown once; change it with")
         typer.echo(f"  `citywatch user passwd admin --data-dir {data_dir}`)")
@@ -188,9 +192,7 @@ def demo(
         f'--purpose "..." --legal-basis "..." --data-dir {data_dir}'
     )
     typer.echo("")
-    uvicorn.run(
-        create_app(cw), host=host, port=port, log_level=log_level, ws="websockets-sansio"
-    )
+    uvicorn.run(create_app(cw), host=host, port=port, log_level=log_level, ws="websockets-sansio")
 
 
 # cameras -------------------------------------------------------------------------------

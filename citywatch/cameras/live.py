@@ -20,6 +20,8 @@ from typing import Any
 
 import av
 
+from citywatch.recording.mux import mux_copy
+
 log = logging.getLogger(__name__)
 
 LIVE_FLAGS = "frag_keyframe+empty_moov+default_base_moof+frag_every_frame"
@@ -107,13 +109,10 @@ class _LiveMuxer:
                 return []
             self.first_ts = ts
         pts = packet.pts if packet.pts is not None else ts
-        packet.dts = ts - self.first_ts
-        packet.pts = max(pts - self.first_ts, packet.dts)
-        packet.stream = self.stream
-        packet.time_base = tb
+        dts = ts - self.first_ts
         key_before = self.prev_key
         self.prev_key = bool(packet.is_keyframe)
-        self.out.mux(packet)
+        mux_copy(self.out, self.stream, packet, max(pts - self.first_ts, dts), dts, tb)
         fragments: list[bytes] = []
         pending = b""
         fresh_init = b""

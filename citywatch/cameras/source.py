@@ -64,6 +64,7 @@ class PacketSource:
         target = str(_file_path(cfg.url)) if cfg.kind == "file" else cfg.connect_url()
         if cfg.kind == "file" and not Path(target).is_file():
             raise SourceError(f"file not found: {target}")
+        started = time.monotonic()
         try:
             self.container = av.open(
                 target,
@@ -71,7 +72,12 @@ class PacketSource:
                 timeout=(self.timeout_s, self.timeout_s),
             )
         except (av.FFmpegError, OSError) as exc:
-            raise SourceError(f"cannot open {cfg.safe_url()}: {_describe(exc)}") from None
+            reason = _describe(exc)
+            if time.monotonic() - started >= self.timeout_s * 0.95:
+                # FFmpeg words a timeout as whatever the half-read reply looked like
+                # ("Invalid data found..."); say what happened.
+                reason = f"timed out after {self.timeout_s:g} s ({reason})"
+            raise SourceError(f"cannot open {cfg.safe_url()}: {reason}") from None
         if not self.container.streams.video:
             self.close()
             raise SourceError(f"{cfg.safe_url()} has no video stream")
@@ -91,10 +97,13 @@ class PacketSource:
                 if packet.size:
                     yield packet
         except (av.FFmpegError, OSError) as exc:
+            if self.should_stop():
+                return
             raise SourceError(
                 f"{self.config.safe_url()}: stream failed: {_describe(exc)}"
             ) from None
-        raise SourceError(f"{self.config.safe_url()}: stream ended")
+        if not self.should_stop():
+            raise SourceError(f"{self.config.safe_url()}: stream ended")
 
     def _paced_file_packets(self) -> Iterator[Any]:
         tb = self.video.time_base

@@ -44,15 +44,19 @@ class CameraHealth:
     codec: str = ""
     width: int = 0
     height: int = 0
-    _window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=256))
+    _window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
 
-    def note_packet(self, now: float, size: int) -> None:
+    def note_packet(self, now: float, size: int, media_t: float | None) -> None:
+        """Count a packet. Rates use the camera's own timestamps (media time), so the
+        burst a client receives right after connecting does not inflate them."""
         self.last_frame_ts = now
         self.packets += 1
         self.bytes += size
+        if media_t is None:
+            return
         win = self._window
-        win.append((now, size))
-        while len(win) > 2 and now - win[0][0] > 5.0:
+        win.append((media_t, size))
+        while len(win) > 2 and (media_t - win[0][0] > 5.0 or media_t < win[0][0]):
             win.popleft()
         span = win[-1][0] - win[0][0]
         if span > 0.5:
@@ -179,7 +183,9 @@ class CameraWorker:
             now = time.time()
             if self.health.state != "online":
                 self._set_state("online")
-            self.health.note_packet(now, packet.size)
+            ts = packet.dts if packet.dts is not None else packet.pts
+            media_t = float(ts * packet.time_base) if ts is not None else None
+            self.health.note_packet(now, packet.size, media_t)
             self.live.feed(packet, now)
             self.writer.write(packet)
             self.health.recording = self.writer.recording

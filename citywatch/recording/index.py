@@ -143,6 +143,8 @@ def probe_segment(path: Path, camera_id: str, start_ts: float) -> SegmentInfo | 
             for p in c.demux(v):
                 if p.dts is None and p.pts is None:
                     continue
+                if p.is_corrupt:  # truncated or damaged: the file does not play whole
+                    return None
                 ts = p.dts if p.dts is not None else p.pts
                 if first is None:
                     if not p.is_keyframe:

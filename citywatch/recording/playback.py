@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import av
 
 from citywatch.cameras.live import split_boxes
+from citywatch.recording.mux import mux_copy
 
 DOWNLOAD_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
@@ -89,13 +90,9 @@ def stream_mp4(
                     dts = base + p.dts - first
                     if dts <= last_dts:
                         dts = last_dts + 1
-                    shift = dts - p.dts
-                    p.dts = dts
-                    p.pts = (p.pts + shift) if p.pts is not None else dts
+                    pts = (p.pts + dts - p.dts) if p.pts is not None else dts
                     last_dts = dts
-                    p.stream = ostream
-                    p.time_base = tb
-                    out.mux(p)
+                    mux_copy(out, ostream, p, pts, dts, tb)
                     data = sink.drain()
                     if data:
                         yield data

@@ -51,6 +51,9 @@ def salvage_part(part: Path, final: Path) -> bool:
                     for p in src.demux(v):
                         if p.dts is None and p.pts is None:
                             continue
+                        if p.is_corrupt:  # cut short by the kill: not a whole packet
+                            log.info("salvage of %s stopped at a truncated packet", part)
+                            break
                         if not started and not p.is_keyframe:
                             continue
                         started = True

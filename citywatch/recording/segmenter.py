@@ -24,6 +24,8 @@ from typing import Any
 
 import av
 
+from citywatch.recording.mux import mux_copy
+
 log = logging.getLogger(__name__)
 
 FMP4_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
@@ -153,16 +155,11 @@ class SegmentWriter:
 
         assert self._out is not None
         dur = int(packet.duration or 0) or self._guess_duration(ts)
-        pts = packet.pts
-        packet.dts = ts - self._seg_first
-        packet.pts = (pts + self._offset - self._seg_first) if pts is not None else packet.dts
-        if packet.pts < packet.dts:
-            packet.pts = packet.dts
-        packet.stream = self._ostream
-        packet.time_base = tb
+        dts = ts - self._seg_first
+        pts = dts if packet.pts is None else max(dts, packet.pts + self._offset - self._seg_first)
         if packet.is_keyframe:
-            self._keyframes.append(float((ts - self._seg_first) * tb))
-        self._out.mux(packet)
+            self._keyframes.append(float(dts * tb))
+        mux_copy(self._out, self._ostream, packet, pts, dts, tb)
         self._seg_bytes_in += packet.size
         self._last_out = ts
         self._last_dur = dur

@@ -127,7 +127,9 @@ function startLive(cameraId, tile) {
     try {
       sb.appendBuffer(queue.shift());
     } catch (e) {
+      // The buffer is unusable (full, or the stream changed): start over.
       reset();
+      if (ws) ws.close(); // onclose reconnects and the server sends a fresh init segment
     }
   }
   function reset() {
@@ -148,7 +150,9 @@ function startLive(cameraId, tile) {
     ms.addEventListener("sourceopen", () => {
       sb = ms.addSourceBuffer(mime);
       sb.mode = "segments";
-      sb.addEventListener("updateend", () => {
+      const mine = sb;
+      mine.addEventListener("updateend", () => {
+        if (sb !== mine) return; // a newer stream replaced this buffer
         // Stay near the live edge, and keep the buffer short.
         const b = sb.buffered;
         if (b.length) {
@@ -219,7 +223,8 @@ async function drawTimeline(camera, start, end) {
     bar.appendChild(d);
   }
   bar.onclick = (ev) => {
-    const frac = ev.offsetX / bar.clientWidth;
+    const rect = bar.getBoundingClientRect();
+    const frac = (ev.clientX - rect.left) / rect.width;
     const at = start + frac * (end - start);
     play(camera, at, end);
   };
@@ -241,6 +246,8 @@ function play(camera, start, end) {
     const blob = await r.blob();
     video.src = URL.createObjectURL(blob);
     video.play().catch(() => {});
+  }).catch((e) => {
+    $("#pb-error").textContent = "playback failed: " + e.message;
   });
 }
 
