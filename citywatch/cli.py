@@ -246,7 +246,7 @@ def camera_add(
 def camera_list(config: ConfigOpt = None, data_dir: DataOpt = None) -> None:
     """List the cameras (passwords are never shown)."""
     cw = _runtime(config, data_dir)
-    for row in cw.cameras.list():
+    for row in cw.cameras.all():
         state = "enabled" if row.enabled else "disabled"
         typer.echo(f"{row.id}\t{row.name}\t{state}\t{redact_url(row.main_url)}")
 

@@ -66,7 +66,7 @@ class CityWatch:
         r = self.settings.recording.retention
         cam_age: dict[str, float] = {}
         cam_quota: dict[str, int] = {}
-        for cam in self.cameras.list():
+        for cam in self.cameras.all():
             if cam.max_age_hours is not None:
                 cam_age[cam.id] = cam.max_age_hours * 3600
             if cam.quota_gb is not None:

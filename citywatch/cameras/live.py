@@ -257,7 +257,7 @@ def encode_jpeg(
     if codec == "mjpeg":
         return keyframe
     try:
-        dec = av.CodecContext.create(codec, "r")
+        dec: Any = av.CodecContext.create(codec, "r")
         if extradata:
             dec.extradata = extradata
         frames = list(dec.decode(av.Packet(keyframe)))

@@ -91,7 +91,7 @@ class CameraManager:
         self._lock = threading.Lock()
 
     # registry ------------------------------------------------------------------------
-    def list(self) -> list[Camera]:
+    def all(self) -> list[Camera]:
         with self._db.session() as s:
             return list(s.scalars(select(Camera).order_by(Camera.id)))
 
@@ -173,7 +173,7 @@ class CameraManager:
 
     def reconcile(self) -> None:
         """Follow changes made to the registry by another process (the CLI, say)."""
-        rows = {r.id: r for r in self.list()}
+        rows = {r.id: r for r in self.all()}
         with self._lock:
             running = dict(self._versions)
         for cam_id in running.keys() - rows.keys():
@@ -185,7 +185,7 @@ class CameraManager:
                 self.apply(cam_id)
 
     def start_all(self) -> None:
-        for row in self.list():
+        for row in self.all():
             if row.enabled:
                 self.apply(row.id)
 

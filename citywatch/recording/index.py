@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 from sqlalchemy import delete, func, select
@@ -135,7 +136,7 @@ def probe_segment(path: Path, camera_id: str, start_ts: float) -> SegmentInfo | 
         with av.open(str(path)) as c:
             if not c.streams.video:
                 return None
-            v = c.streams.video[0]
+            v: Any = c.streams.video[0]
             tb = v.time_base
             first: int | None = None
             end = 0

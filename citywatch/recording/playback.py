@@ -70,7 +70,7 @@ def stream_mp4(
     try:
         for seg, path in zip(segments, paths, strict=True):
             with av.open(str(path)) as src:
-                v = src.streams.video[0]
+                v: Any = src.streams.video[0]
                 tb = v.time_base
                 if out is None:
                     out = av.open(sink, "w", format="mp4", options={"movflags": DOWNLOAD_FLAGS})

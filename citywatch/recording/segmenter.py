@@ -99,6 +99,14 @@ class SegmentWriter:
         self._reset_connection()
         self._out: Any = None
         self._ostream: Any = None
+        # the open segment
+        self._seg_start_wall = 0.0
+        self._seg_first = 0
+        self._seg_last_end = 0
+        self._seg_bytes_in = 0
+        self._keyframes: list[float] = []
+        self._final = Path()
+        self._part = Path()
 
     # connection lifetime -------------------------------------------------------------
     def _reset_connection(self) -> None:
@@ -194,7 +202,7 @@ class SegmentWriter:
         self._seg_first = ts
         self._seg_last_end = ts
         self._seg_bytes_in = 0
-        self._keyframes: list[float] = []
+        self._keyframes = []
         final = segment_path(self.root, self.camera_id, start)
         final.parent.mkdir(parents=True, exist_ok=True)
         self._final = final

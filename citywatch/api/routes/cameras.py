@@ -64,7 +64,7 @@ def list_cameras(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Page[CameraOut]:
-    rows = [r for r in cw.cameras.list() if who.may_see(r.id)]
+    rows = [r for r in cw.cameras.all() if who.may_see(r.id)]
     return Page(
         items=[camera_out(cw, r) for r in rows[offset : offset + limit]],
         total=len(rows),

@@ -20,7 +20,7 @@ def status(who: Annotated[Principal, require(P.SYSTEM_READ)], cw: Runtime) -> di
     disk = shutil.disk_usage(root)
     usage = cw.index.usage()
     states: dict[str, int] = {}
-    for cam in cw.cameras.list():
+    for cam in cw.cameras.all():
         state = cw.cameras.health(cam.id).state
         states[state] = states.get(state, 0) + 1
     return {
