@@ -54,9 +54,14 @@ def test_every_endpoint_refuses_requests_without_a_session(running) -> None:  # 
             checked += 1
     assert checked >= 20
     assert client.get("/healthz").status_code == 200
-    with pytest.raises(Exception):  # noqa: B017 - the socket is closed with code 4401
-        with client.websocket_connect("/api/v1/cameras/cam1/live") as ws:
-            ws.receive_text()
+    from starlette.websockets import WebSocketDisconnect
+
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/api/v1/cameras/cam1/live") as ws,
+    ):
+        ws.receive_text()
+    assert closed.value.code == 4401
 
 
 def test_login_cookie_bearer_logout_and_rate_limit(running) -> None:  # type: ignore[no-untyped-def]
@@ -185,8 +190,8 @@ def test_users_api_and_audit_reading_is_logged(running) -> None:  # type: ignore
     r = client.post("/api/v1/users", json={"username": "weak", "password": "short",
                                            "role": "viewer"}, headers=admin)  # fmt: skip
     assert r.status_code == 422
-    r = client.patch("/api/v1/users/newbie", json={"role": "investigator",
-                                                   "camera_ids": ["cam2"]}, headers=admin)  # fmt: skip
+    change = {"role": "investigator", "camera_ids": ["cam2"]}
+    r = client.patch("/api/v1/users/newbie", json=change, headers=admin)
     assert r.json()["role"] == "investigator" and r.json()["camera_ids"] == ["cam2"]
     assert client.delete("/api/v1/users/admin", headers=admin).status_code == 409
     auditor = login(client, "auditor")

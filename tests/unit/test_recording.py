@@ -135,15 +135,11 @@ def test_live_feed_gives_init_then_per_frame_fragments_that_decode(
 ) -> None:
     feed = LiveFeed("cam")
     got: list[bytes] = []
-    started = False
-    n = 0
-    for stream, p in packets(media["a_mp4"]):
-        if not started:
+    for n, (stream, p) in enumerate(packets(media["a_mp4"]), start=1):
+        if n == 1:
             feed.start_stream(stream)
             feed.subscribe(got.append)
-            started = True
         feed.feed(p, 0.0)
-        n += 1
         if n == 60:
             break
     assert [k for k, _ in split_boxes(got[0])] == ["ftyp", "moov"]
