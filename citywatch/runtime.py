@@ -100,7 +100,17 @@ class CityWatch:
 
     def start(self) -> None:
         self.prepare()
-        self.cameras.sync_config(self.settings.cameras)
+        changes = self.cameras.sync_config(self.settings.cameras)
+        for camera_id, change in sorted(changes.items()):
+            cfg = next(c for c in self.settings.cameras if c.id == camera_id)
+            self.audit.append(
+                AuditRecord(
+                    actor="system:config",
+                    action=f"camera.config_{change}",
+                    target=camera_id,
+                    details={"url": cfg.main_stream.safe_url(), "name": cfg.name},
+                )
+            )
         self.cameras.start_all()
         self.sweeper.start()
         self._maintenance_stop.clear()

@@ -122,11 +122,17 @@ class CameraManager:
         self.apply(camera_id)
         return True
 
-    def sync_config(self, cameras: list[CameraConfig]) -> None:
+    def sync_config(self, cameras: list[CameraConfig]) -> dict[str, str]:
         """Cameras from the YAML file win over earlier copies of themselves in the database;
-        cameras added through the API are kept."""
+        cameras added through the API are kept. Returns {camera id: "added" | "changed"}."""
+        changes: dict[str, str] = {}
         for cfg in cameras:
+            old = self.get(cfg.id)
+            if old is not None and to_config(old) == cfg:
+                continue
             self.upsert(cfg, source="config", restart=False)
+            changes[cfg.id] = "added" if old is None else "changed"
+        return changes
 
     # workers -------------------------------------------------------------------------
     def feed(self, camera_id: str) -> LiveFeed:

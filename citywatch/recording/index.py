@@ -20,11 +20,24 @@ from citywatch.store.models import Segment
 
 log = logging.getLogger(__name__)
 
+# No segment is longer than this (segments are cut at the first keyframe after
+# segment_seconds <= 300 s). It bounds range scans to the index entries that can overlap.
+MAX_SEGMENT_SPAN_S = 3600.0
+
 
 @dataclass(frozen=True)
 class Gap:
     start_ts: float
     end_ts: float
+
+
+def _overlaps(camera_id: str, start_ts: float, end_ts: float) -> tuple[Any, ...]:
+    return (
+        Segment.camera_id == camera_id,
+        Segment.start_ts > start_ts - MAX_SEGMENT_SPAN_S,
+        Segment.start_ts < end_ts,
+        Segment.end_ts > start_ts,
+    )
 
 
 class SegmentIndex:
@@ -64,11 +77,7 @@ class SegmentIndex:
         with self._db.session() as s:
             q = (
                 select(Segment)
-                .where(
-                    Segment.camera_id == camera_id,
-                    Segment.end_ts > start_ts,
-                    Segment.start_ts < end_ts,
-                )
+                .where(*_overlaps(camera_id, start_ts, end_ts))
                 .order_by(Segment.start_ts)
             )
             return list(s.scalars(q))
@@ -77,16 +86,18 @@ class SegmentIndex:
         self, camera_id: str, start_ts: float, end_ts: float, offset: int, limit: int
     ) -> tuple[list[Segment], int]:
         with self._db.session() as s:
-            cond = (
-                Segment.camera_id == camera_id,
-                Segment.end_ts > start_ts,
-                Segment.start_ts < end_ts,
-            )
+            cond = _overlaps(camera_id, start_ts, end_ts)
             total = int(s.scalar(select(func.count()).select_from(Segment).where(*cond)) or 0)
             rows = s.scalars(
                 select(Segment).where(*cond).order_by(Segment.start_ts).offset(offset).limit(limit)
             )
             return list(rows), total
+
+    def has_camera(self, camera_id: str) -> bool:
+        """Whether any recording of this camera is indexed (it may have been removed)."""
+        with self._db.session() as s:
+            q = select(Segment.id).where(Segment.camera_id == camera_id).limit(1)
+            return s.scalar(q) is not None
 
     def gaps(
         self, camera_id: str, start_ts: float, end_ts: float, tolerance_s: float = 1.0

@@ -88,3 +88,17 @@ def test_camera_added_while_running_starts_recording(rtsp: RtspServer, make_cw: 
     disabled = camera("late", rtsp.url("cam2"), enabled=False)
     cw.cameras.upsert(disabled)
     assert cw.cameras.health("late").state == "disabled"
+
+
+def test_config_file_cameras_are_synced_and_audited(rtsp: RtspServer, make_cw: MakeCW) -> None:
+    cams = [camera("cfg1", rtsp.url("cam1"), password="secret-in-yaml")]
+    cw = make_cw(cams)
+    cw.start()
+    cw.stop()
+    entries = cw.audit.page(action="camera.config_added")[0]
+    assert [e.target for e in entries] == ["cfg1"]
+    assert "secret-in-yaml" not in str(entries[0].details)
+    again = make_cw(cams)  # same data dir, same config: nothing to record
+    again.start()
+    assert again.audit.page(action="camera.config_added")[1] == 1
+    assert again.audit.page(action="camera.config_changed")[1] == 0
