@@ -250,12 +250,8 @@ class LiveFeed:
         return jpeg, when
 
 
-def encode_jpeg(
-    codec: str, extradata: bytes | None, keyframe: bytes, max_width: int | None = None
-) -> bytes | None:
-    """Decode one keyframe and encode it as JPEG (PyAV's mjpeg encoder, no Pillow)."""
-    if codec == "mjpeg":
-        return keyframe
+def decode_keyframe(codec: str, extradata: bytes | None, keyframe: bytes) -> Any | None:
+    """Decode one keyframe on its own; the frame, or None if it does not decode."""
     try:
         dec: Any = av.CodecContext.create(codec, "r")
         if extradata:
@@ -263,11 +259,20 @@ def encode_jpeg(
         frames = list(dec.decode(av.Packet(keyframe)))
         frames += list(dec.decode(None))
     except (av.FFmpegError, ValueError) as exc:
-        log.warning("snapshot decode failed: %s", exc)
+        log.debug("keyframe does not decode: %s", exc)
         return None
-    if not frames:
+    return frames[0] if frames else None
+
+
+def encode_jpeg(
+    codec: str, extradata: bytes | None, keyframe: bytes, max_width: int | None = None
+) -> bytes | None:
+    """Decode one keyframe and encode it as JPEG (PyAV's mjpeg encoder, no Pillow)."""
+    if codec == "mjpeg" and max_width is None:
+        return keyframe
+    frame = decode_keyframe(codec, extradata, keyframe)
+    if frame is None:
         return None
-    frame = frames[0]
     width, height = frame.width, frame.height
     if max_width and width > max_width:
         height = int(height * max_width / width) // 2 * 2

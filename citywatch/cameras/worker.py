@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from citywatch.cameras.live import LiveFeed
+from citywatch.cameras.live import LiveFeed, decode_keyframe
 from citywatch.cameras.source import PacketSource, SourceError
 from citywatch.config import StreamConfig
 from citywatch.recording.segmenter import SegmentWriter
 
 log = logging.getLogger(__name__)
+
+MAX_BAD_KEYFRAMES = 3
 
 State = Literal["starting", "online", "offline", "error", "disabled"]
 
@@ -179,8 +181,22 @@ class CameraWorker:
         self.writer.start_stream(video)
         self.live.start_stream(video)
         self.health.connected_since = time.time()
+        verified = False  # nothing is recorded before a keyframe of this connection decodes
+        bad_keyframes = 0
         for packet in source.packets():
             now = time.time()
+            if not verified:
+                if not packet.is_keyframe:
+                    continue
+                if decode_keyframe(str(ctx.name), ctx.extradata, bytes(packet)) is None:
+                    bad_keyframes += 1
+                    if bad_keyframes >= MAX_BAD_KEYFRAMES:
+                        raise SourceError(
+                            f"{self.stream.safe_url()}: stream does not decode "
+                            f"({bad_keyframes} keyframes in a row failed)"
+                        )
+                    continue
+                verified = True
             if self.health.state != "online":
                 self._set_state("online")
             ts = packet.dts if packet.dts is not None else packet.pts

@@ -14,6 +14,7 @@ create a wrong time: the writer re-bases it onto the previous packet and notes i
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,12 +101,12 @@ class SegmentWriter:
         self._out: Any = None
         self._ostream: Any = None
         # the open segment
-        self._seg_start_wall = 0.0
+        self._seg_media_first = 0.0
+        self._lag_min = math.inf
         self._seg_first = 0
         self._seg_last_end = 0
         self._seg_bytes_in = 0
         self._keyframes: list[float] = []
-        self._final = Path()
         self._part = Path()
 
     # connection lifetime -------------------------------------------------------------
@@ -162,6 +163,8 @@ class SegmentWriter:
             self._open(ts)
 
         assert self._out is not None
+        # wall minus media time; its minimum is the packet that waited least on the way
+        self._lag_min = min(self._lag_min, self.clock() - float(ts * tb))
         dur = int(packet.duration or 0) or self._guess_duration(ts)
         dts = ts - self._seg_first
         pts = dts if packet.pts is None else max(dts, packet.pts + self._offset - self._seg_first)
@@ -185,30 +188,37 @@ class SegmentWriter:
     # segment lifetime ----------------------------------------------------------------
     def _open(self, ts: int) -> None:
         assert self._tb is not None
-        now = self.clock()
         media_t = float(ts * self._tb)
-        if self._anchor_wall is None:
-            self._anchor_wall = now - media_t
-        start = self._anchor_wall + media_t
-        if abs(start - now) > MAX_DRIFT_S:
-            # Camera clock drifted from ours (or came back after a jump): re-anchor, but
-            # never before the end of the previous segment.
-            self._anchor_wall = now - media_t
-            start = now
-            if self._prev_end is not None:
-                start = max(start, self._prev_end)
-                self._anchor_wall = start - media_t
-        self._seg_start_wall = start
+        self._seg_media_first = media_t
         self._seg_first = ts
         self._seg_last_end = ts
         self._seg_bytes_in = 0
         self._keyframes = []
-        final = segment_path(self.root, self.camera_id, start)
+        self._lag_min = math.inf
+        # The final name is given when the segment closes and its start time is known;
+        # the .part name carries a provisional start for repair after a crash.
+        guess = self.clock() if self._anchor_wall is None else self._anchor_wall + media_t
+        final = segment_path(self.root, self.camera_id, guess)
         final.parent.mkdir(parents=True, exist_ok=True)
-        self._final = final
         self._part = final.with_name(final.name + ".part")
         self._out = av.open(str(self._part), "w", format="mp4", options={"movflags": FMP4_FLAGS})
         self._ostream = self._out.add_stream_from_template(self._template)
+
+    def _place(self) -> float:
+        """Wall-clock start of the closing segment.
+
+        The connection's anchor (wall time of media time 0) is the least lag seen between
+        arrival and media time, so the burst a client gets on connecting does not push
+        times into the future. Once set it stays, so a connection's segments are
+        contiguous, unless the camera clock drifts more than MAX_DRIFT_S from ours."""
+        lag = self._lag_min
+        if self._anchor_wall is None or abs(lag - self._anchor_wall) > MAX_DRIFT_S:
+            self._anchor_wall = lag
+        start = self._anchor_wall + self._seg_media_first
+        if self._prev_end is not None and start < self._prev_end:
+            start = self._prev_end  # never overlap the previous segment
+            self._anchor_wall = start - self._seg_media_first
+        return start
 
     def _finish(self) -> None:
         out, self._out = self._out, None
@@ -224,15 +234,18 @@ class SegmentWriter:
         if duration <= 0:
             self._part.unlink(missing_ok=True)
             return
-        os.replace(self._part, self._final)
-        self._fsync_dir(self._final.parent)
+        start = self._place()
+        final = segment_path(self.root, self.camera_id, start)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._part, final)
+        self._fsync_dir(final.parent)
         ctx = self._template.codec_context
         info = SegmentInfo(
             camera_id=self.camera_id,
-            path=self._final,
-            start_ts=self._seg_start_wall,
-            end_ts=self._seg_start_wall + duration,
-            bytes=self._final.stat().st_size,
+            path=final,
+            start_ts=start,
+            end_ts=start + duration,
+            bytes=final.stat().st_size,
             codec=str(ctx.name),
             width=int(ctx.width or 0),
             height=int(ctx.height or 0),
@@ -243,7 +256,7 @@ class SegmentWriter:
             self.on_segment(info)
         except Exception:
             # The file is in place; start-up repair indexes it if this failed.
-            log.exception("camera %s: indexing %s failed", self.camera_id, self._final)
+            log.exception("camera %s: indexing %s failed", self.camera_id, final)
 
     @staticmethod
     def _fsync_dir(path: Path) -> None:

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 
@@ -62,7 +63,7 @@ def decode_all(path: Path) -> Decoded:
         pts = [int(frame.pts) for frame in container.decode(stream) if frame.pts is not None]
     assert pts, f"{path}: no frame decodes"
     pts.sort()
-    step = 1 / FPS if len(pts) < 2 else float(min(b - a for a, b in zip(pts, pts[1:])) * tb)
+    step = 1 / FPS if len(pts) < 2 else float(min(b - a for a, b in pairwise(pts)) * tb)
     return Decoded(len(pts), float((pts[-1] - pts[0]) * tb) + step)
 
 
@@ -83,8 +84,8 @@ def assert_plays(cw: CityWatch, seg: Segment) -> None:
     """The playback path (remux to one MP4) serves the segment, and the result decodes."""
     data = b"".join(stream_mp4([seg], [cw.index.abs(seg)], seg.start_ts, seg.end_ts))
     assert data, f"{seg.path}: playback produced nothing"
-    with av.open(io.BytesIO(data)) as container:
-        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(io.BytesIO(data), "r") as container:
+        frames = len(list(container.decode(video=0)))
     assert frames > 0, f"{seg.path}: played back MP4 has no frames"
 
 
@@ -189,10 +190,10 @@ def test_unreachable_cameras_back_off_without_leaking_the_password(
             if r.name == "citywatch.cameras.worker" and r.getMessage().startswith("camera dead:")
         ]
         assert len(failures) >= 4, failures
-        gaps = [b - a for a, b in zip(failures, failures[1:])]
+        gaps = [b - a for a, b in pairwise(failures)]
         # Backoff(0.3 s, x2, max 2 s, ±10 %): 0.3, 0.6, 1.2, 2.0, 2.0, ...
-        assert gaps[0] >= 0.25, f"no backoff between retries: {gaps}"
-        assert gaps[2] >= 1.0 and gaps[2] > 2 * gaps[0], f"delays do not grow: {gaps}"
+        assert min(gaps) >= 0.2, f"no backoff between retries: {gaps}"
+        assert gaps[2] >= 0.9 and gaps[2] > 2 * gaps[0], f"delays do not grow: {gaps}"
         assert max(gaps) <= 2.0 * 1.1 + 0.6, f"delay above the 2 s cap: {gaps}"
 
         # (b) accepts and never answers: each try ends at the open timeout, clearly worded
@@ -211,13 +212,11 @@ def test_unreachable_cameras_back_off_without_leaking_the_password(
         cw.stop()
 
     # The password reaches the demuxer only: not health, the log or the audit log.
-    for cam in ("dead", "silent", "good"):
-        assert SECRET not in repr(cw.cameras.health(cam).as_dict())
-    assert SECRET not in repr(dead.as_dict()) and SECRET not in repr(quiet.as_dict())
+    for h in (dead, quiet, good):
+        assert SECRET not in repr(h.as_dict())
     assert SECRET not in caplog.text
     assert all(SECRET not in r.getMessage() for r in caplog.records)
     assert SECRET not in audit_text(cw)
-    assert "admin:***@" not in dead.last_error  # the URL has no credentials to redact
 
 
 # 2. a camera that drops mid-stream and comes back -------------------------------------------
@@ -298,6 +297,8 @@ def test_corrupt_truncated_file_source_records_what_decodes(
     for seg in segs:
         total_frames += assert_segment_decodes(cw, seg).frames
     assert total_frames >= 3 * FPS, f"only {total_frames} frames recorded"
+    # the garbage cost frames (the recorder copies, it does not make up video)
+    assert total_frames <= sum(s.duration for s in segs) * FPS - 10
     gaps = cw.index.gaps("bad", segs[0].start_ts, segs[-1].end_ts)
     assert gaps == [], f"a looping file should record without gaps: {gaps}"
 
@@ -313,28 +314,17 @@ def test_garbage_rtsp_stream_never_breaks_the_runtime(
         )
         cw.start()
         wait_for(lambda: len(segments(cw, "good")) >= 3, 20, "the good camera to record")
-        junk = cw.cameras.health("junk")
+        junk = replace(cw.cameras.health("junk"))  # a copy: stop() changes the live one
         good = cw.cameras.health("good")
         assert cw.started and worker_alive("junk") and worker_alive("good")
-        assert junk.state != "disabled"
         assert good.state == "online" and good.reconnects == 0
         cw.stop()
 
-    # The junk camera either failed (error/offline, with a reason) or recorded nothing that
-    # decodes: random bytes never become video.
-    junk_segs = segments(cw, "junk")
-    failed = junk.state in ("error", "offline") or junk.reconnects > 0
-    if failed:
-        assert junk.last_error, "a failed camera must say why"
-    decodable = []
-    for seg in junk_segs:
-        try:
-            decode_all(cw.index.abs(seg))
-        except (av.FFmpegError, AssertionError, IndexError):
-            continue
-        decodable.append(seg.path)
-    assert failed or not junk_segs or not decodable
-    assert decodable == [], f"random bytes decoded as video: {decodable}"
+    # Random bytes never become video: no keyframe of the junk stream decodes, so the
+    # camera is refused with a reason and nothing of it is indexed.
+    assert junk.state in ("error", "offline") and junk.reconnects > 0
+    assert "does not" in junk.last_error or "cannot open" in junk.last_error, junk.last_error
+    assert segments(cw, "junk") == []
 
     for seg in segments(cw, "good"):
         assert_segment_decodes(cw, seg)
@@ -400,12 +390,13 @@ def test_killed_mid_segment_then_restart_repairs_the_index(
             log = (tmp_path / "serve.log").read_text(errors="replace")
             raise AssertionError(f"citywatch serve exited with {proc.returncode}:\n{log}")
         parts = list(recordings.rglob("*.mp4.part"))
-        # > 64 KiB: at least one whole fragment (1 s GOP ≈ 200 KiB) is in the .part file
-        return bool(list(recordings.rglob("*.mp4"))) and any(
-            p.stat().st_size > 64 * 1024 for p in parts
+        # Fragments (one per 1 s GOP, ~230 KiB) are written whole; > 300 KiB means at least
+        # one whole fragment is in the .part file, and the tail is a cut-off one.
+        return len(list(recordings.rglob("*.mp4"))) >= 2 and any(
+            p.stat().st_size > 300 * 1024 for p in parts
         )
 
-    wait_for(ready, 30, "a finished segment and a .part file being written")
+    wait_for(ready, 40, "two finished segments and a .part file being written")
     time.sleep(random.Random().uniform(0.0, 0.5))  # somewhere inside a fragment
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
@@ -417,12 +408,13 @@ def test_killed_mid_segment_then_restart_repairs_the_index(
         report = cw.prepare()
         assert not list(recordings.rglob("*.part")), "a .part file survived the repair"
         for part in parts_before:
+            # it held a whole fragment: salvaged into a finished segment, not quarantined
             final = str(part)[: -len(".part")]
-            corrupt = f"{part}.corrupt"
-            assert final in report.salvaged or corrupt in report.quarantined, report
-            assert (recordings / final).is_file() or (recordings / corrupt).is_file()
+            assert final in report.salvaged, report
+            assert (recordings / final).is_file()
+        assert report.quarantined == []
         indexed = cw.index.all_ordered()
-        assert len(indexed) >= 2, "the finished segment and the salvaged one"
+        assert len(indexed) >= 3, "the finished segments and the salvaged one"
         indexed_paths = {s.path for s in indexed}
         for name in report.salvaged:
             assert name in indexed_paths, f"salvaged {name} is not indexed"
@@ -455,7 +447,9 @@ def test_killed_mid_segment_then_restart_repairs_the_index(
             assert not victim_path.exists()
             assert (recordings / f"{victim.path}.corrupt").is_file()
         # Whatever it chose, nothing indexed fails to decode or to play.
-        for seg in cw.index.all_ordered():
+        remaining = cw.index.all_ordered()
+        assert remaining and {s.path for s in remaining} <= {s.path for s in indexed}
+        for seg in remaining:
             assert_segment_decodes(cw, seg)
             assert_plays(cw, seg)
         assert cw.prepare().changed is False, "a second repair finds nothing to do"
@@ -475,7 +469,7 @@ def test_quota_and_free_space_delete_oldest_first(
     cw = make_cw([camera("cam", rtsp.url("cam2"))], retention=retention, options=FAULT_OPTIONS)
     cw.start()
     wait_for(lambda: len(segments(cw, "cam")) >= 5, 25, "five segments")
-    cw.cameras.stop_all()  # freeze the index: the sweep below sees what is asserted
+    cw.stop()  # freeze the index: the sweeps below see what is asserted
 
     segs = segments(cw, "cam")
     total = sum(s.bytes for s in segs)

@@ -38,7 +38,7 @@ def packets(path: Path, loops: int = 1) -> Iterator[tuple[Any, Any]]:
 
 def record(path: Path, root: Path, seconds: float = 2.0, loops: int = 1) -> list[SegmentInfo]:
     out: list[SegmentInfo] = []
-    clock = Clock(1_800_000_000.0)
+    clock = Clock(1_800_000_100.0)  # 2027-01-15 08:01:40 UTC
     w = SegmentWriter("cam", root, out.append, seconds, clock=clock)
     started = False
     for stream, p in packets(path, loops):
