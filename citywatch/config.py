@@ -94,6 +94,79 @@ class CameraRetention(StrictModel):
     quota_gb: float | None = Field(default=None, gt=0)
 
 
+Point = tuple[float, float]
+DETECTABLE = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+
+
+def _normalised(points: list[Point]) -> list[Point]:
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError("coordinates are fractions of the image: 0..1")
+    return points
+
+
+class ZoneConfig(StrictModel):
+    """A polygon over the image (x, y as fractions of width and height)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")
+    polygon: list[Point] = Field(min_length=3, max_length=64)
+    dwell_s: float | None = Field(default=None, gt=0, description="loitering alarm after")
+    classes: list[str] | None = None
+
+    _check = field_validator("polygon")(_normalised)
+
+
+class LineConfig(StrictModel):
+    """A tripwire from a to b; crossings are counted A->B and B->A (see analytics.zones)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")
+    a: Point
+    b: Point
+    classes: list[str] | None = None
+
+    @field_validator("a", "b")
+    @classmethod
+    def _in_image(cls, p: Point) -> Point:
+        _normalised([p])
+        return p
+
+
+class AnalyticsConfig(StrictModel):
+    """Live analytics of one camera. Off unless enabled."""
+
+    enabled: bool = False
+    fps: float = Field(default=5.0, gt=0, le=30)
+    keyframes_only: bool = Field(default=False, description="low-power mode")
+    width: int = Field(default=768, ge=160, le=3840, description="analysis image width")
+    motion_gating: bool = True
+    motion_mask: list[list[Point]] = Field(default_factory=list)
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(DETECTABLE, 0.4),
+        description="per-class minimum confidence; a class left out is not reported",
+    )
+    min_height: float = Field(default=0.0, ge=0, le=1, description="fraction of image height")
+    max_height: float = Field(default=1.0, gt=0, le=1)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, t in value.items():
+            if name not in DETECTABLE:
+                raise ValueError(f"unknown class {name!r}; one of {', '.join(DETECTABLE)}")
+            if not 0 < t <= 1:
+                raise ValueError(f"threshold of {name} must be in (0, 1]")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AnalyticsConfig:
+        names = [z.name for z in self.zones] + [ln.name for ln in self.lines]
+        if len(names) != len(set(names)):
+            raise ValueError("zone and line names must be unique per camera")
+        return self
+
+
 class CameraConfig(StrictModel):
     id: str
     name: str = Field(min_length=1)
@@ -104,6 +177,7 @@ class CameraConfig(StrictModel):
     legal_basis: str = Field(min_length=3, description="The law or decision that allows it.")
     enabled: bool = True
     retention: CameraRetention = Field(default_factory=CameraRetention)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
 
     @field_validator("id")
     @classmethod
@@ -132,12 +206,69 @@ class ServerConfig(StrictModel):
     secure_cookies: bool = False
 
 
+class AlertRule(StrictModel):
+    """When an analytics event matches, raise an alert with a priority."""
+
+    name: str = Field(min_length=1, max_length=100)
+    on: Literal["object", "enter", "leave", "dwell", "cross"] = "object"
+    cameras: list[str] | None = None
+    classes: list[str] | None = None
+    zone: str | None = Field(default=None, description="zone or line name")
+    direction: Literal["A->B", "B->A"] | None = None
+    between: tuple[str, str] | None = Field(
+        default=None, description='UTC time window, e.g. ["22:00", "06:00"]'
+    )
+    priority: Literal["low", "medium", "high", "critical"] = "medium"
+
+    @field_validator("between")
+    @classmethod
+    def _hhmm(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
+        if value is not None:
+            for t in value:
+                if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", t):
+                    raise ValueError("times are HH:MM (UTC)")
+        return value
+
+
+class MqttConfig(StrictModel):
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    topic_prefix: str = "citywatch"
+
+
+Topic = Literal["alert", "event"]
+
+
+def _alerts_only() -> list[Topic]:
+    return ["alert"]
+
+
+class WebhookConfig(StrictModel):
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=16, repr=False, description="HMAC-SHA256 key")
+    topics: list[Topic] = Field(default_factory=_alerts_only)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+
+
+class DetectorConfig(StrictModel):
+    model: str = Field(default="nanodet", description="built-in name or path to a model spec")
+    workers: int = Field(default=1, ge=1, le=64, description="analysis worker processes")
+    threads: int = Field(default=1, ge=1, le=64, description="inference threads per worker")
+
+
 class Settings(StrictModel):
     data_dir: Path = Path("./citywatch-data")
     database_url: str | None = None
     server: ServerConfig = Field(default_factory=ServerConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    alerts: list[AlertRule] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:

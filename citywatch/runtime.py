@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from pathlib import Path
+from typing import Any
 
+from citywatch.analytics.manager import AnalyticsManager
 from citywatch.cameras.registry import CameraManager, WorkerOptions
-from citywatch.config import Settings
+from citywatch.config import CameraConfig, Settings
+from citywatch.events.hub import EventHub
+from citywatch.events.outbound import MqttPublisher, WebhookDispatcher
+from citywatch.events.service import EventService
 from citywatch.governance.accounts import Accounts
 from citywatch.governance.audit import AuditLog, AuditRecord
 from citywatch.recording.index import SegmentIndex
@@ -35,8 +42,22 @@ class CityWatch:
             segment_seconds=settings.recording.segment_seconds
         )
         self.cameras = CameraManager(
-            self.db, settings.recordings_dir, self._on_segment, options, self._on_camera_state
+            self.db,
+            settings.recordings_dir,
+            self._on_segment,
+            options,
+            self._on_camera_state,
+            self._on_camera_change,
         )
+        self.hub = EventHub()
+        self.mqtt = MqttPublisher(settings.mqtt) if settings.mqtt else None
+        self.webhooks = WebhookDispatcher(settings.webhooks) if settings.webhooks else None
+        publishers: list[Any] = [p for p in (self.mqtt, self.webhooks) if p is not None]
+        self.events = EventService(
+            self.db, self.snapshots_dir, lambda: self.settings.alerts, self.hub, publishers
+        )
+        self.analytics = AnalyticsManager(settings.detector, self.events.handle)
+        self._analytics_started = False
         self.sweeper = RetentionSweeper(
             self.index,
             self.audit,
@@ -47,14 +68,31 @@ class CityWatch:
         self._maintenance_stop = threading.Event()
         self._maintenance: threading.Thread | None = None
 
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.settings.data_dir / "snapshots"
+
     def _maintain(self, interval_s: float = 5.0) -> None:
-        """Follow registry changes from other processes; drop expired login sessions."""
+        """Follow registry changes from other processes; drop expired login sessions and
+        events past their camera's retention."""
         while not self._maintenance_stop.wait(interval_s):
             try:
                 self.cameras.reconcile()
                 self.accounts.purge_expired()
+                policy = self.retention_policy()
+                self.events.expire(
+                    policy.camera_max_age_s, policy.max_age_s or float("inf"), time.time()
+                )
             except Exception:
                 log.exception("maintenance pass failed")
+
+    def _on_camera_change(self, camera_id: str, cfg: CameraConfig | None) -> None:
+        """Analytics follow the camera: started, changed or stopped with it."""
+        wanted = cfg is not None and cfg.enabled and cfg.analytics.enabled
+        if wanted and not self._analytics_started:
+            self.analytics.start()
+            self._analytics_started = True
+        self.analytics.apply(cfg, camera_id)
 
     def _on_segment(self, info: SegmentInfo) -> None:
         self.index.add(info)
@@ -100,6 +138,9 @@ class CityWatch:
 
     def start(self) -> None:
         self.prepare()
+        for publisher in (self.mqtt, self.webhooks):
+            if publisher is not None:
+                publisher.start()
         changes = self.cameras.sync_config(self.settings.cameras)
         for camera_id, change in sorted(changes.items()):
             cfg = next(c for c in self.settings.cameras if c.id == camera_id)
@@ -125,6 +166,12 @@ class CityWatch:
             self._maintenance.join(10)
         self.sweeper.stop()
         self.cameras.stop_all()
+        if self._analytics_started:
+            self.analytics.stop()
+            self._analytics_started = False
+        for publisher in (self.mqtt, self.webhooks):
+            if publisher is not None:
+                publisher.stop()
         if self.started:
             self.audit.append(AuditRecord(actor="system", action="system.stop"))
         self.started = False

@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from citywatch.config import CameraRetention, Location, StreamConfig
+from citywatch.config import AnalyticsConfig, CameraRetention, Location, StreamConfig
 
 T = TypeVar("T")
 
@@ -55,6 +55,7 @@ class CameraOut(BaseModel):
     enabled: bool
     source: str
     retention: CameraRetention
+    analytics: AnalyticsConfig
     health: dict[str, Any]
 
 
@@ -71,6 +72,7 @@ class CameraIn(BaseModel):
     legal_basis: str = Field(min_length=3, max_length=2000)
     enabled: bool = True
     retention: CameraRetention = Field(default_factory=CameraRetention)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
 
 
 class SegmentOut(BaseModel):

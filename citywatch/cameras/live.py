@@ -20,6 +20,7 @@ from typing import Any
 
 import av
 
+from citywatch.imaging import encode_jpeg_frame
 from citywatch.recording.mux import mux_copy
 
 log = logging.getLogger(__name__)
@@ -273,15 +274,4 @@ def encode_jpeg(
     frame = decode_keyframe(codec, extradata, keyframe)
     if frame is None:
         return None
-    width, height = frame.width, frame.height
-    if max_width and width > max_width:
-        height = int(height * max_width / width) // 2 * 2
-        width = max_width
-    frame = frame.reformat(width=width, height=height, format="yuvj420p")
-    enc = av.CodecContext.create("mjpeg", "w")
-    enc.width, enc.height, enc.pix_fmt = width, height, "yuvj420p"
-    enc.time_base = Fraction(1, 25)
-    enc.options = {"qscale": "4"}
-    out = b"".join(bytes(p) for p in enc.encode(frame))
-    out += b"".join(bytes(p) for p in enc.encode(None))
-    return out or None
+    return encode_jpeg_frame(frame, max_width) or None

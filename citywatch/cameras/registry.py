@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from citywatch.cameras.live import LiveFeed
 from citywatch.cameras.worker import Backoff, CameraHealth, CameraWorker
-from citywatch.config import CameraConfig, CameraRetention, Location, StreamConfig
+from citywatch.config import AnalyticsConfig, CameraConfig, CameraRetention, Location, StreamConfig
 from citywatch.recording.segmenter import SegmentInfo, SegmentWriter
 from citywatch.store.db import Database
 from citywatch.store.models import Camera
@@ -37,8 +37,15 @@ def to_row(cfg: CameraConfig, source: str, now: float, row: Camera | None = None
     row.source = source
     row.max_age_hours = cfg.retention.max_age_hours
     row.quota_gb = cfg.retention.quota_gb
+    row.analytics = cfg.analytics.model_dump(mode="json")
     row.updated_at = now
     return row
+
+
+def _recording_key(row: Camera | None) -> tuple[object, ...]:
+    if row is None:
+        return ()
+    return (row.main_url, row.main_username, row.main_password, row.enabled)
 
 
 def to_config(row: Camera) -> CameraConfig:
@@ -59,6 +66,7 @@ def to_config(row: Camera) -> CameraConfig:
         legal_basis=row.legal_basis,
         enabled=row.enabled,
         retention=CameraRetention(max_age_hours=row.max_age_hours, quota_gb=row.quota_gb),
+        analytics=AnalyticsConfig.model_validate(row.analytics or {}),
     )
 
 
@@ -79,12 +87,15 @@ class CameraManager:
         on_segment: Callable[[SegmentInfo], None],
         options: WorkerOptions | None = None,
         on_state: Callable[[str, str, str], None] | None = None,
+        on_change: Callable[[str, CameraConfig | None], None] | None = None,
     ) -> None:
         self._db = db
         self.recordings = recordings
         self.on_segment = on_segment
         self.options = options or WorkerOptions()
         self.on_state = on_state
+        self.on_change = on_change
+        self._keys: dict[str, tuple[object, ...]] = {}  # camera -> what its recorder uses
         self._workers: dict[str, CameraWorker] = {}
         self._versions: dict[str, float] = {}  # camera -> updated_at its worker runs with
         self._feeds: dict[str, LiveFeed] = {}
@@ -150,16 +161,32 @@ class CameraManager:
         return worker.health
 
     def apply(self, camera_id: str) -> None:
-        """Stop the camera's worker if it runs, and start a new one if it is enabled."""
+        """Bring the camera's recorder in step with its row: stop it, (re)start it, or leave
+        it running when only settings it does not use changed (zones, say: recording must
+        not pause for those). Listeners hear of every change."""
         row = self.get(camera_id)
+        cfg = to_config(row) if row is not None else None
+        key = _recording_key(row)
+        with self._lock:
+            running = self._versions.pop(camera_id, None)
+            if row is not None:
+                self._versions[camera_id] = row.updated_at
+        if running is None or self._keys.get(camera_id) != key:
+            self._restart(camera_id, cfg)
+            self._keys[camera_id] = key
+        if self.on_change is not None:
+            try:
+                self.on_change(camera_id, cfg)
+            except Exception:
+                log.exception("camera %s: change listener failed", camera_id)
+
+    def _restart(self, camera_id: str, cfg: CameraConfig | None) -> None:
         with self._lock:
             old = self._workers.pop(camera_id, None)
-            self._versions.pop(camera_id, None)
         if old is not None:
             old.stop()
-        if row is None or not row.enabled:
+        if cfg is None or not cfg.enabled:
             return
-        cfg = to_config(row)
         writer = SegmentWriter(
             cfg.id, self.recordings, self.on_segment, self.options.segment_seconds
         )
@@ -174,31 +201,29 @@ class CameraManager:
         )
         with self._lock:
             self._workers[cfg.id] = worker
-            self._versions[cfg.id] = row.updated_at
         worker.start()
 
     def reconcile(self) -> None:
         """Follow changes made to the registry by another process (the CLI, say)."""
         rows = {r.id: r for r in self.all()}
         with self._lock:
-            running = dict(self._versions)
-        for cam_id in running.keys() - rows.keys():
+            applied = dict(self._versions)
+        for cam_id in applied.keys() - rows.keys():
             self.apply(cam_id)
         for cam_id, row in rows.items():
-            if row.enabled != (cam_id in running) or (
-                cam_id in running and running[cam_id] != row.updated_at
-            ):
+            if applied.get(cam_id) != row.updated_at:
                 self.apply(cam_id)
 
     def start_all(self) -> None:
         for row in self.all():
-            if row.enabled:
-                self.apply(row.id)
+            self.apply(row.id)
 
     def stop_all(self) -> None:
         with self._lock:
             workers = list(self._workers.values())
             self._workers.clear()
+            self._versions.clear()
+            self._keys.clear()
         for w in workers:
             w.request_stop()
         for w in workers:

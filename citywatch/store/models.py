@@ -32,6 +32,7 @@ class Camera(Base):
     source: Mapped[str] = mapped_column(String(16), default="api")
     max_age_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
     quota_gb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    analytics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -89,3 +90,57 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Event(Base):
+    """One tracked object: camera, class, when, where it went, its best picture."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_camera_start", "camera_id", "start_ts"),
+        Index("ix_events_start", "start_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(63))
+    track_id: Mapped[int] = mapped_column(Integer)
+    class_name: Mapped[str] = mapped_column(String(32), index=True)
+    start_ts: Mapped[float] = mapped_column(Float)
+    end_ts: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_confidence: Mapped[float] = mapped_column(Float)
+    zones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    crossings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    path: Mapped[list[list[float]]] = mapped_column(JSON, default=list)  # [ts, x, y] normalised
+    box: Mapped[list[float]] = mapped_column(JSON, default=list)  # best box, normalised
+    snapshot: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    frame: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    stationary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float)
+    rule: Mapped[str] = mapped_column(String(100))
+    priority: Mapped[str] = mapped_column(String(16))
+    camera_id: Mapped[str] = mapped_column(String(63), index=True)
+    event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ZoneCount(Base):
+    """Per-minute counts of zone entries and line crossings, for charts over time."""
+
+    __tablename__ = "zone_counts"
+
+    camera_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # enter, dwell, A->B, ...
+    class_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds // 60
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -37,7 +37,7 @@ def running(app_client, media: dict[str, Path]) -> tuple[CityWatch, TestClient]:
 
 
 def _concrete(path: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: "1" if m.group(1) == "segment_id" else "cam1", path)
+    return re.sub(r"\{(\w+)\}", lambda m: "cam1" if m.group(1) == "camera_id" else "1", path)
 
 
 def test_every_endpoint_refuses_requests_without_a_session(running) -> None:  # type: ignore[no-untyped-def]

@@ -42,6 +42,7 @@ def camera_out(cw: Runtime, row: Camera) -> CameraOut:
         enabled=row.enabled,
         source=row.source,
         retention=CameraRetention(max_age_hours=row.max_age_hours, quota_gb=row.quota_gb),
+        analytics=to_config(row).analytics,
         health=cw.cameras.health(row.id).as_dict(),
     )
 

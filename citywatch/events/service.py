@@ -1,0 +1,317 @@
+"""Turns what the analysis workers report into stored events, counts and alerts, and
+delivers them: to the command centre (hub), MQTT and webhooks.
+
+One event per tracked object, linked to the recording by camera and time, with the best
+snapshot (crop and full frame) on disk under `<data>/snapshots/<camera>/<date>/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from citywatch.analytics.messages import (
+    FrameResult,
+    Message,
+    Snapshot,
+    TrackEnded,
+    TrackStarted,
+    ZoneHit,
+)
+from citywatch.config import AlertRule
+from citywatch.events.hub import EventHub
+from citywatch.events.rules import Happening, matching
+from citywatch.store.db import Database
+from citywatch.store.models import Alert, Event, ZoneCount
+
+log = logging.getLogger(__name__)
+PATH_POINTS = 60
+
+
+class Publisher(Protocol):
+    def publish(self, message: dict[str, Any]) -> None: ...
+
+
+def event_dict(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "camera_id": e.camera_id,
+        "track_id": e.track_id,
+        "class": e.class_name,
+        "start_ts": e.start_ts,
+        "end_ts": e.end_ts,
+        "max_confidence": round(e.max_confidence, 3),
+        "zones": e.zones,
+        "crossings": e.crossings,
+        "box": e.box,
+        "stationary": e.stationary,
+        "has_snapshot": e.snapshot is not None,
+    }
+
+
+def _thin(path: Sequence[tuple[float, float, float]], n: int) -> list[list[float]]:
+    if len(path) <= n:
+        picked = list(path)
+    else:
+        step = (len(path) - 1) / (n - 1)
+        picked = [path[round(i * step)] for i in range(n)]
+    return [[round(t, 3), round(x, 4), round(y, 4)] for t, x, y in picked]
+
+
+class EventService:
+    def __init__(
+        self,
+        db: Database,
+        snapshots: Path,
+        rules: Callable[[], Sequence[AlertRule]],
+        hub: EventHub,
+        publishers: Sequence[Publisher] = (),
+    ) -> None:
+        self.db = db
+        self.snapshots = snapshots
+        self.rules = rules
+        self.hub = hub
+        self.publishers = list(publishers)
+        self._open: dict[tuple[str, int], int] = {}  # (camera, track) -> event id
+        self._lock = threading.Lock()
+        self.alerts_raised = 0
+
+    # -- dispatch --------------------------------------------------------------------------
+    def handle(self, msg: Message) -> None:
+        if isinstance(msg, FrameResult):
+            self.hub.publish(
+                {
+                    "type": "tracks",
+                    "camera_id": msg.camera_id,
+                    "ts": msg.ts,
+                    "boxes": [
+                        {
+                            "id": b.track_id,
+                            "class": b.class_name,
+                            "confidence": round(b.confidence, 3),
+                            "box": [round(v, 4) for v in b.box],
+                            "stationary": b.stationary,
+                        }
+                        for b in msg.boxes
+                    ],
+                }
+            )
+        elif isinstance(msg, TrackStarted):
+            self._started(msg)
+        elif isinstance(msg, ZoneHit):
+            self._zone(msg)
+        elif isinstance(msg, Snapshot):
+            self._snapshot(msg)
+        elif isinstance(msg, TrackEnded):
+            self._ended(msg)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        self.hub.publish(message)
+        for p in self.publishers:
+            try:
+                p.publish(message)
+            except Exception:
+                log.exception("publishing %s failed", message.get("type"))
+
+    # -- events --------------------------------------------------------------------------
+    def _started(self, msg: TrackStarted) -> None:
+        key = (msg.camera_id, msg.track_id)
+        with self.db.session() as s, s.begin():
+            event = None
+            if msg.revived:
+                # A parked object seen again: the same event goes on.
+                event = s.scalar(
+                    select(Event)
+                    .where(Event.camera_id == msg.camera_id, Event.track_id == msg.track_id)
+                    .order_by(Event.id.desc())
+                    .limit(1)
+                )
+                if event is not None:
+                    event.end_ts = None
+            if event is None:
+                event = Event(
+                    camera_id=msg.camera_id,
+                    track_id=msg.track_id,
+                    class_name=msg.class_name,
+                    start_ts=msg.ts,
+                    max_confidence=msg.confidence,
+                    zones=[],
+                    crossings=[],
+                    path=[],
+                    box=list(msg.box),
+                    stationary=False,
+                )
+                s.add(event)
+            s.flush()
+            data = event_dict(event)
+        with self._lock:
+            self._open[key] = data["id"]
+        if not msg.revived:
+            self._deliver({"type": "event.start", **data})
+            self._check(Happening("object", msg.camera_id, msg.class_name, msg.ts), data["id"])
+
+    def _event_id(self, camera_id: str, track_id: int) -> int | None:
+        with self._lock:
+            return self._open.get((camera_id, track_id))
+
+    def _zone(self, msg: ZoneHit) -> None:
+        ev = msg.event
+        kind = ev.direction if ev.kind == "cross" and ev.direction else ev.kind
+        self._count(msg.camera_id, ev.name, kind, ev.class_name, ev.ts)
+        event_id = self._event_id(msg.camera_id, ev.track_id)
+        class_name = ev.class_name
+        if event_id is not None:
+            with self.db.session() as s, s.begin():
+                event = s.get(Event, event_id)
+                if event is not None:
+                    class_name = class_name or event.class_name
+                    if ev.kind == "enter" and ev.name not in event.zones:
+                        event.zones = [*event.zones, ev.name]
+                    elif ev.kind == "cross":
+                        event.crossings = [
+                            *event.crossings,
+                            {"line": ev.name, "direction": ev.direction, "ts": ev.ts},
+                        ]
+        self.hub.publish(
+            {
+                "type": "zone",
+                "camera_id": msg.camera_id,
+                "kind": ev.kind,
+                "name": ev.name,
+                "direction": ev.direction,
+                "track_id": ev.track_id,
+                "event_id": event_id,
+                "class": class_name,
+                "ts": ev.ts,
+            }
+        )
+        if class_name:
+            happening = Happening(ev.kind, msg.camera_id, class_name, ev.ts, ev.name, ev.direction)
+            self._check(happening, event_id)
+
+    def _count(self, camera_id: str, name: str, kind: str, class_name: str, ts: float) -> None:
+        if kind == "leave":
+            return
+        values = {
+            "camera_id": camera_id,
+            "name": name,
+            "kind": kind,
+            "class_name": class_name or "",
+            "minute": int(ts // 60),
+            "count": 1,
+        }
+        insert = pg_insert if self.db.is_postgres else sqlite_insert
+        stmt = insert(ZoneCount).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["camera_id", "name", "kind", "class_name", "minute"],
+            set_={"count": ZoneCount.count + 1},
+        )
+        with self.db.session() as s, s.begin():
+            s.execute(stmt)
+
+    def _snapshot(self, msg: Snapshot) -> None:
+        event_id = self._event_id(msg.camera_id, msg.track_id)
+        if event_id is None:
+            return
+        day = datetime.fromtimestamp(msg.ts, UTC).strftime("%Y-%m-%d")
+        folder = self.snapshots / msg.camera_id / day
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for suffix, data in (("crop", msg.crop_jpeg), ("frame", msg.frame_jpeg)):
+            path = folder / f"{event_id}-{suffix}.jpg"
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            names.append(str(path.relative_to(self.snapshots)))
+        with self.db.session() as s, s.begin():
+            event = s.get(Event, event_id)
+            if event is not None:
+                event.snapshot, event.frame = names
+                event.box = list(msg.box)
+
+    def _ended(self, msg: TrackEnded) -> None:
+        with self._lock:
+            event_id = self._open.pop((msg.camera_id, msg.track_id), None)
+        if event_id is None:
+            return
+        with self.db.session() as s, s.begin():
+            event = s.get(Event, event_id)
+            if event is None:
+                return
+            event.end_ts = msg.last_ts
+            event.class_name = msg.class_name
+            event.max_confidence = max(event.max_confidence, msg.max_confidence)
+            event.stationary = msg.stationary
+            event.path = _thin(msg.path, PATH_POINTS)
+            data = event_dict(event)
+        self._deliver({"type": "event.end", **data})
+
+    # -- alerts --------------------------------------------------------------------------
+    def _check(self, h: Happening, event_id: int | None) -> None:
+        for rule in matching(self.rules(), h):
+            raised = time.time()
+            details = {"class": h.class_name, "zone": h.zone, "direction": h.direction}
+            with self.db.session() as s, s.begin():
+                alert = Alert(
+                    ts=h.ts,
+                    rule=rule.name,
+                    priority=rule.priority,
+                    camera_id=h.camera_id,
+                    event_id=event_id,
+                    kind=h.kind,
+                    details=details,
+                )
+                s.add(alert)
+                s.flush()
+                alert_id = alert.id
+            self.alerts_raised += 1
+            self._deliver(
+                {
+                    "type": "alert",
+                    "id": alert_id,
+                    "rule": rule.name,
+                    "priority": rule.priority,
+                    "camera_id": h.camera_id,
+                    "event_id": event_id,
+                    "kind": h.kind,
+                    "ts": h.ts,
+                    "raised_at": raised,
+                    **details,
+                }
+            )
+
+    # -- retention -----------------------------------------------------------------------
+    def expire(self, max_age_s: dict[str, float], default_age_s: float, now: float) -> int:
+        """Delete events (and their snapshots) older than their camera's retention."""
+        removed = 0
+        with self.db.session() as s, s.begin():
+            cameras = set(s.scalars(select(Event.camera_id).distinct()))
+            for cam in cameras:
+                cutoff = now - max_age_s.get(cam, default_age_s)
+                old = list(
+                    s.scalars(
+                        select(Event).where(
+                            Event.camera_id == cam,
+                            Event.end_ts.is_not(None),
+                            Event.end_ts < cutoff,
+                        )
+                    )
+                )
+                for e in old:
+                    for rel in (e.snapshot, e.frame):
+                        if rel:
+                            (self.snapshots / rel).unlink(missing_ok=True)
+                if old:
+                    s.execute(delete(Event).where(Event.id.in_([e.id for e in old])))
+                    removed += len(old)
+        return removed
