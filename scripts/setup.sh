@@ -16,7 +16,7 @@ apt_pkgs=()
 if [[ $want_test -eq 1 ]]; then
   apt_pkgs+=(ffmpeg gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-             gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium)
+             gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium mosquitto)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
