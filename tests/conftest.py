@@ -130,6 +130,7 @@ def make_cw(tmp_path: Path) -> Iterator[MakeCW]:
         segment_seconds: float = 2.0,
         retention: RetentionConfig | None = None,
         options: WorkerOptions | None = None,
+        **extra: Any,
     ) -> CityWatch:
         settings = Settings(
             data_dir=data_dir or tmp_path / "data",
@@ -139,6 +140,7 @@ def make_cw(tmp_path: Path) -> Iterator[MakeCW]:
                 segment_seconds=segment_seconds,
                 retention=retention or RetentionConfig(free_reserve_gb=0, sweep_interval_s=3600),
             ),
+            **extra,
         )
         opts = options or WorkerOptions(
             segment_seconds=segment_seconds,

@@ -192,7 +192,8 @@ def worker_main(
     detector: DetectorLike | None = None
     error = ""
     try:
-        detector = load_detector(detector_model, threads=threads)
+        # A low floor: weak detections keep tracks alive; class thresholds apply later.
+        detector = load_detector(detector_model, threads=threads, threshold=0.15)
     except DetectorError as exc:
         error = str(exc)
         log.error("analysis worker %d: %s", worker_id, error)

@@ -29,7 +29,7 @@ class Mosquitto:
         conf = self._dir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"log_dest file {self._dir / 'log.txt'}\n"
+            "log_dest none\n"
         )
         self._proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)])
         deadline = time.monotonic() + 10

@@ -109,7 +109,7 @@ def make_test_clip(
     return _ffmpeg(args, path)
 
 
-def to_ts(src: Path, dst: Path, *, gop: int | None = None) -> Path:
+def to_ts(src: Path, dst: Path, *, gop: int | None = None, seconds: float | None = None) -> Path:
     """Remux an H.264 file (e.g. MP4) to MPEG-TS without re-encoding; cached.
 
     Clients can only start at a keyframe, so a clip with a long GOP (car-detection.mp4:
@@ -119,6 +119,8 @@ def to_ts(src: Path, dst: Path, *, gop: int | None = None) -> Path:
     if dst.exists():
         return dst
     args = ["-i", str(src), "-map", "0:v:0"]
+    if seconds is not None:
+        args += ["-t", f"{seconds}"]
     if gop is None:
         args += ["-c", "copy", "-bsf:v", "h264_mp4toannexb"]
     else:
