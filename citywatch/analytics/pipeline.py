@@ -73,6 +73,7 @@ class CameraAnalyzer:
     # the detector's input size would shrink away; past this much motion, one full pass.
     FULL_FRAME_MOTION = 0.25
     MIN_CROP = 320  # px: crops smaller than this are grown (context helps the detector)
+    MAX_CROPS = 2
     REFRESH_S = 2.0  # with tracks alive but no motion, still look this often
     SNAPSHOT_EVERY_S = 1.0
     SNAPSHOT_GAIN = 1.15
@@ -122,7 +123,12 @@ class CameraAnalyzer:
                 (max(0.0, cx - half), max(0.0, cy - half), min(w, cx + half), min(h, cy + half))
             )
         crops = merge_regions(crops, 0, w, h)
-        if sum((c[2] - c[0]) * (c[3] - c[1]) for c in crops) > 0.6 * w * h:
+        # Each crop is a detector pass: past MAX_CROPS, or most of the picture, one full
+        # pass costs less.
+        if (
+            len(crops) > self.MAX_CROPS
+            or sum((c[2] - c[0]) * (c[3] - c[1]) for c in crops) > 0.6 * w * h
+        ):
             return None
         return crops
 

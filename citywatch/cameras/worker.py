@@ -46,24 +46,30 @@ class CameraHealth:
     codec: str = ""
     width: int = 0
     height: int = 0
-    _window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=512))
+    _window: deque[tuple[float, int]] = field(default_factory=deque)
+    _win_bytes: int = 0
 
     def note_packet(self, now: float, size: int, media_t: float | None) -> None:
         """Count a packet. Rates use the camera's own timestamps (media time), so the
-        burst a client receives right after connecting does not inflate them."""
+        burst a client receives right after connecting does not inflate them. Runs for
+        every packet: constant work, running sums."""
         self.last_frame_ts = now
         self.packets += 1
         self.bytes += size
         if media_t is None:
             return
         win = self._window
+        if win and media_t < win[-1][0]:
+            win.clear()  # the camera's clock went back: start over
+            self._win_bytes = 0
         win.append((media_t, size))
-        while len(win) > 2 and (media_t - win[0][0] > 5.0 or media_t < win[0][0]):
-            win.popleft()
-        span = win[-1][0] - win[0][0]
+        self._win_bytes += size
+        while len(win) > 2 and media_t - win[0][0] > 5.0:
+            self._win_bytes -= win.popleft()[1]
+        span = media_t - win[0][0]
         if span > 0.5:
             self.fps = (len(win) - 1) / span
-            self.bitrate_kbps = sum(s for _, s in list(win)[1:]) * 8 / span / 1000
+            self.bitrate_kbps = (self._win_bytes - win[0][1]) * 8 / span / 1000
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}

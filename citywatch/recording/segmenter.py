@@ -111,6 +111,7 @@ class SegmentWriter:
 
     # connection lifetime -------------------------------------------------------------
     def _reset_connection(self) -> None:
+        self._held: Any = None  # a first packet waiting for a timestamp
         self._anchor_wall: float | None = None  # wall time of media time 0
         self._last_in: int | None = None  # last input dts/pts seen
         self._offset = 0  # added to input timestamps to keep output monotonic
@@ -138,7 +139,31 @@ class SegmentWriter:
             return
         ts_in = self._timestamp(packet)
         if ts_in is None:
-            return
+            if self._last_in is None:
+                # FFmpeg's RTSP client gives the first packet (a keyframe) no timestamps:
+                # hold it and place it one frame before the packet that follows.
+                if packet.is_keyframe:
+                    self._held = packet
+                return
+            ts_in = self._last_in + max(self._last_dur, 1)
+        elif self._held is not None:
+            held, self._held = self._held, None
+            self._write(held, ts_in - self._frame_ticks(packet))
+        self._write(packet, ts_in)
+
+    def _frame_ticks(self, packet: Any) -> int:
+        """One frame's duration in time-base ticks (the packet's, or the stream's rate)."""
+        assert self._tb is not None
+        if packet.duration:
+            return int(packet.duration)
+        rate = getattr(self._template, "average_rate", None) or getattr(
+            self._template, "guessed_rate", None
+        )
+        fps = float(rate) if rate else 25.0
+        return max(1, round(1 / (fps * self._tb)))
+
+    def _write(self, packet: Any, ts_in: int) -> None:
+        assert self._tb is not None
         tb = self._tb
         if self._last_in is not None and self._last_out is not None:
             step = ts_in + self._offset - self._last_out

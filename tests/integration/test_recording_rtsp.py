@@ -103,3 +103,18 @@ def test_config_file_cameras_are_synced_and_audited(rtsp: RtspServer, make_cw: M
     again.start()
     assert again.audit.page(action="camera.config_added")[1] == 1
     assert again.audit.page(action="camera.config_changed")[1] == 0
+
+
+def test_every_received_packet_is_recorded(rtsp: RtspServer, make_cw: MakeCW) -> None:
+    """Nothing is lost at the start of a connection (FFmpeg's first RTSP packet has no
+    timestamps) nor at segment boundaries or at the stop."""
+    cw = make_cw([camera("all", rtsp.url("cam1"))], segment_seconds=2)
+    cw.start()
+    wait_for(lambda: len(cw.index.range("all", 0, 2e9)) >= 2, 20, "two segments")
+    health = cw.cameras.health("all")
+    cw.stop()
+    recorded = 0
+    for seg in cw.index.range("all", 0, 2e9):
+        with av.open(str(cw.index.abs(seg))) as c:
+            recorded += sum(1 for p in c.demux(video=0) if p.size)
+    assert recorded == health.packets and health.timestamp_jumps == 0
