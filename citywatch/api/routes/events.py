@@ -3,13 +3,11 @@ live track overlays, and the zone/line editor's read and write."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -18,6 +16,7 @@ from citywatch.api.deps import Runtime, check_camera, client_of, require, token_
 from citywatch.api.problems import Problem
 from citywatch.api.routes.recordings import parse_time
 from citywatch.api.schemas import Page
+from citywatch.api.ws import ThreadFeed
 from citywatch.cameras.registry import to_config
 from citywatch.config import AnalyticsConfig, LineConfig, ZoneConfig
 from citywatch.events.service import event_dict
@@ -323,33 +322,11 @@ async def live_events(websocket: WebSocket, types: str = "alert,event.start,even
             return
         cameras = {camera}
     await websocket.accept()
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    def deliver(message: dict[str, Any]) -> None:  # called on the event service thread
-        loop.call_soon_threadsafe(q.put_nowait, None if q.qsize() > MAX_QUEUE else message)
-
-    sid = cw.hub.subscribe(deliver, wanted, cameras)
-
-    async def pump() -> None:
-        while True:
-            item = await q.get()
-            if item is None:
-                await websocket.close(code=4408, reason="client too slow")
-                return
-            await websocket.send_text(json.dumps(item, separators=(",", ":")))
-
-    async def watch_close() -> None:
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(watch_close())]
+    out: ThreadFeed[dict[str, Any]] = ThreadFeed(MAX_QUEUE)
+    sid = cw.hub.subscribe(out.put, wanted, cameras)  # put runs on the event service thread
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await out.serve(
+            websocket, lambda item: websocket.send_text(json.dumps(item, separators=(",", ":")))
+        )
     finally:
         cw.hub.unsubscribe(sid)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await t

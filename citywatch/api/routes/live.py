@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from citywatch.api.deps import Runtime, check_camera, client_of, require, token_of
 from citywatch.api.problems import Problem
+from citywatch.api.ws import ThreadFeed
 from citywatch.governance.accounts import Principal
 from citywatch.governance.audit import AuditRecord
 from citywatch.governance.roles import Permission as P
@@ -135,38 +135,11 @@ async def live_ws(websocket: WebSocket, camera_id: str) -> None:
             details={"transport": "websocket-fmp4"},
         ),
     )
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    def deliver(data: bytes) -> None:  # called on the camera's worker thread
-        if queue.qsize() > MAX_QUEUE:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-        else:
-            loop.call_soon_threadsafe(queue.put_nowait, data)
-
     feed = cw.cameras.feed(camera_id)
-    sid, codec = feed.subscribe(deliver)
-
-    async def pump() -> None:
-        await websocket.send_text(json.dumps({"camera": camera_id, "codec": codec}))
-        while True:
-            item = await queue.get()
-            if item is None:
-                await websocket.close(code=4408, reason="viewer too slow")
-                return
-            await websocket.send_bytes(item)
-
-    async def watch_close() -> None:
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
-
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(watch_close())]
+    out: ThreadFeed[bytes] = ThreadFeed(MAX_QUEUE)
+    sid, codec = feed.subscribe(out.put)  # put is called on the camera's worker thread
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await websocket.send_text(json.dumps({"camera": camera_id, "codec": codec}))
+        await out.serve(websocket, websocket.send_bytes)
     finally:
         feed.unsubscribe(sid)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await t
