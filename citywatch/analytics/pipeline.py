@@ -73,7 +73,7 @@ class CameraAnalyzer:
     # the detector's input size would shrink away; past this much motion, one full pass.
     FULL_FRAME_MOTION = 0.25
     MIN_CROP = 320  # px: crops smaller than this are grown (context helps the detector)
-    MAX_CROPS = 2
+    MAX_CROPS = 1  # two crops cost two detector passes: more than one full pass
     REFRESH_S = 2.0  # with tracks alive but no motion, still look this often
     SNAPSHOT_EVERY_S = 1.0
     SNAPSHOT_GAIN = 1.15
