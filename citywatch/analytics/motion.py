@@ -43,12 +43,11 @@ class MotionResult:
 
 
 def grey_small(image_bgr: U8, width: int) -> F32:
-    """Grey image about `width` wide, by block averaging (cheap, no resampling library)."""
-    h, w = image_bgr.shape[:2]
-    step = max(1, w // width)
-    hh, ww = (h // step) * step, (w // step) * step
-    grey = image_bgr[:hh, :ww].astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
-    out: F32 = grey.reshape(hh // step, step, ww // step, step).mean(axis=(1, 3))
+    """Grey image about `width` wide, sampled on a grid (cheap: ~0.2 ms for 768x432; block
+    averaging cost ten times more, and the background average smooths the noise anyway)."""
+    step = max(1, image_bgr.shape[1] // width)
+    small = image_bgr[::step, ::step].astype(np.float32)
+    out: F32 = small @ np.array([0.114, 0.587, 0.299], np.float32)
     return out
 
 
