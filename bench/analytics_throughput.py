@@ -62,6 +62,42 @@ def clip_1080p(src: Path) -> Path:
     return dst
 
 
+def quiet_clip(src: Path) -> Path:
+    """A quiet scene from real footage: the first 5 s of the people clip (an empty room,
+    real sensor noise and compression), looped to 30 s."""
+    dst = MEDIA / "empty-room-30s.mp4"
+    if not dst.exists():
+        MEDIA.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                FFMPEG,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(src),
+                "-vf",
+                "trim=0:5,setpts=PTS-STARTPTS,loop=loop=5:size=50:start=0,setpts=N/10/TB",
+                "-r",
+                "10",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "20",
+                "-bf",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+                str(dst),
+            ],  # fmt: skip
+            check=True,
+        )
+    return dst
+
+
 def run(
     clip: Path, mode: str, fps: float, seconds: float, detector: Any, width: int
 ) -> dict[str, Any]:
@@ -127,7 +163,7 @@ def main() -> None:
     detector = load_detector("nanodet", threads=1, threshold=0.15)
     street = SHARED / "car-detection.mp4"
     people = SHARED / "one-by-one-person-detection.mp4"
-    clips = [street, people, clip_1080p(street)]
+    clips = [street, people, clip_1080p(street), quiet_clip(people)]
     rows = []
     for clip in clips:
         for mode in ("gated", "ungated", "naive"):
