@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from citywatch.api.deps import Runtime, check_camera, client_of, require, token_of
@@ -275,8 +275,12 @@ def put_zones(
         current["motion_mask"] = body.motion_mask
     try:
         cfg = AnalyticsConfig.model_validate(current)
-    except ValueError as exc:
-        raise Problem(422, str(exc)) from None
+    except ValidationError as exc:
+        # The first error in words (e.g. duplicate names), not pydantic's dump of the input.
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise Problem(422, f"{where}: {msg}" if where else msg, title="Invalid request") from None
     return _save_analytics(cw, who, request, camera_id, cfg)
 
 

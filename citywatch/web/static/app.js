@@ -1,4 +1,5 @@
-// CityWatch web page: login, camera tiles with live view, playback with a purpose.
+// CityWatch web page: login, camera tiles with live view and track overlays, alerts,
+// events, counts, the zone/line editor, and playback with a purpose.
 "use strict";
 
 const api = (path, opts = {}) =>
@@ -8,11 +9,55 @@ const api = (path, opts = {}) =>
     if (!r.ok) throw Object.assign(new Error(body.detail || r.statusText), { status: r.status, body });
     return body;
   });
+const sendJson = (path, method, body) =>
+  api(path, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const wsUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1${path}`;
+const enc = encodeURIComponent;
 
 const $ = (sel) => document.querySelector(sel);
 let me = null;
 let cameras = [];
 const players = new Map(); // camera id -> {close()}
+const overlays = new Map(); // camera id -> track overlay of its tile
+const can = (permission) => !!me && me.permissions.includes(permission);
+
+// Small DOM helper: h("li", {class: "x", onclick: f}, "text", child, ...).
+function h(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v == null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c != null && c !== false) e.append(c);
+  return e;
+}
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+// Times: the page speaks UTC, like the playback form.
+const iso = (ts) => new Date(ts * 1000).toISOString();
+const clock = (ts) => iso(ts).slice(11, 19);
+const stamp = (ts) => iso(ts).slice(0, 10) + " " + clock(ts) + " UTC";
+const toInput = (ts) => iso(ts).slice(0, 19);
+const fromInput = (v) => (v ? Date.parse(v + "Z") / 1000 : null);
+function span(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+const camName = (id) => {
+  const c = cameras.find((x) => x.id === id);
+  return c ? `${c.name} (${id})` : id;
+};
+const timeEl = (ts, text) => h("time", { datetime: iso(ts), title: stamp(ts) }, text ?? clock(ts));
 
 function show(view) {
   $("#login-view").hidden = view !== "login";
@@ -20,6 +65,7 @@ function show(view) {
   $("#logout").hidden = view !== "app";
 }
 
+let booted = false;
 async function boot() {
   try {
     me = await api("/auth/me");
@@ -28,11 +74,20 @@ async function boot() {
     return;
   }
   $("#who").textContent = `${me.username} (${me.role})`;
-  $("#tab-add").hidden = !me.permissions.includes("camera.manage");
-  document.querySelector('[data-tab="playback"]').hidden = !me.permissions.includes("playback");
+  $("#tab-add").hidden = !can("camera.manage");
+  $("#tab-zones").hidden = !can("camera.manage");
+  document.querySelector('[data-tab="playback"]').hidden = !can("playback");
+  $("#alerts-panel").hidden = !can("live.view");
+  $("#ed-play").hidden = !can("playback");
   show("app");
   await refreshCameras();
+  if (booted) return;
+  booted = true;
   setInterval(refreshStatus, 3000);
+  if (can("live.view")) {
+    loadAlerts();
+    startFeed();
+  }
 }
 
 $("#login-form").addEventListener("submit", async (ev) => {
@@ -56,12 +111,18 @@ $("#logout").addEventListener("click", async () => {
   location.reload();
 });
 
-document.querySelectorAll("nav button").forEach((b) =>
-  b.addEventListener("click", () => {
-    document.querySelectorAll("nav button").forEach((x) => x.classList.toggle("active", x === b));
-    document.querySelectorAll(".tab").forEach((t) => (t.hidden = t.id !== b.dataset.tab));
-  })
-);
+// Tabs ----------------------------------------------------------------------------------
+const onTab = {}; // tab id -> called when the tab is shown
+function showTab(name) {
+  document.querySelectorAll("nav button").forEach((x) => {
+    x.classList.toggle("active", x.dataset.tab === name);
+    if (x.dataset.tab === name) x.setAttribute("aria-current", "page");
+    else x.removeAttribute("aria-current");
+  });
+  document.querySelectorAll(".tab").forEach((t) => (t.hidden = t.id !== name));
+  onTab[name]?.();
+}
+document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
 async function refreshCameras() {
   const page = await api("/cameras?limit=1000");
@@ -72,16 +133,26 @@ async function refreshCameras() {
     const tile = document.createElement("div");
     tile.className = "tile";
     tile.id = "tile-" + cam.id;
-    tile.innerHTML = `<video muted autoplay playsinline></video>
+    tile.innerHTML = `<div class="view"><video muted autoplay playsinline></video>
+      <canvas class="overlay" aria-hidden="true" data-boxes="0" data-frames="0" data-ws="off"></canvas></div>
       <div class="meta"><span class="name"></span><span class="state"></span></div>`;
     tile.querySelector(".name").textContent = `${cam.name} (${cam.id})`;
     tiles.appendChild(tile);
     players.set(cam.id, startLive(cam.id, tile));
+    overlays.set(cam.id, trackOverlay(cam, tile));
   }
-  const sel = $("#pb-camera");
-  sel.innerHTML = "";
-  for (const cam of cameras) sel.add(new Option(`${cam.name} (${cam.id})`, cam.id));
+  fillCameraSelect($("#pb-camera"), false);
+  fillCameraSelect($("#ev-camera"), true);
+  fillCameraSelect($("#ze-camera"), false);
   updateStates();
+}
+
+function fillCameraSelect(sel, withAll) {
+  const keep = sel.value;
+  sel.innerHTML = "";
+  if (withAll) sel.add(new Option("All cameras", ""));
+  for (const cam of cameras) sel.add(new Option(`${cam.name} (${cam.id})`, cam.id));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
 }
 
 async function refreshStatus() {
@@ -95,12 +166,20 @@ async function refreshStatus() {
 
 function updateStates() {
   for (const cam of cameras) {
+    overlays.get(cam.id)?.setConfig(cam.analytics);
     const el = document.querySelector(`#tile-${CSS.escape(cam.id)} .state`);
     if (!el) continue;
-    const h = cam.health;
-    el.textContent = h.state + (h.state === "online" ? ` ${h.fps.toFixed(1)} fps` : "");
-    el.className = "state " + h.state;
-    el.title = h.last_error || "";
+    const health = cam.health;
+    el.textContent = health.state + (health.state === "online" ? ` ${health.fps.toFixed(1)} fps` : "");
+    el.className = "state " + health.state;
+    el.title = health.last_error || "";
+  }
+  const names = new Set();
+  for (const cam of cameras) for (const x of [...cam.analytics.zones, ...cam.analytics.lines]) names.add(x.name);
+  const list = $("#ev-zones");
+  if (list.dataset.names !== [...names].join("\n")) {
+    list.dataset.names = [...names].join("\n");
+    list.replaceChildren(...[...names].sort().map((n) => new Option(n)));
   }
 }
 
@@ -200,6 +279,843 @@ function mjpegFallback(cameraId, tile) {
   tile.querySelector("video").replaceWith(img);
   return { close() { img.src = ""; } };
 }
+
+
+// Drawing over pictures ----------------------------------------------------------------
+// Zones, lines, boxes and paths are in fractions of the picture (0..1); a canvas lies over
+// the <video>/<img> and is redrawn in CSS pixels at the device's resolution.
+const ZONE_COLOURS = ["#58a6ff", "#d2a8ff", "#e3b341", "#56d364", "#ff9bce", "#79c0ff", "#ffa657"];
+const CLASS_COLOURS = { person: "#56d364", bicycle: "#e3b341", motorcycle: "#e3b341" };
+const VEHICLE_COLOUR = "#58a6ff";
+
+function fitCanvas(canvas) {
+  const w = canvas.clientWidth, hgt = canvas.clientHeight, dpr = window.devicePixelRatio || 1;
+  const pw = Math.max(1, Math.round(w * dpr)), ph = Math.max(1, Math.round(hgt * dpr));
+  if (canvas.width !== pw || canvas.height !== ph) {
+    canvas.width = pw;
+    canvas.height = ph;
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, hgt);
+  return { ctx, w, h: hgt };
+}
+
+// Where the picture lies in its element (object-fit: contain letterboxes it).
+function pictureRect(media, w, hgt) {
+  const mw = media?.videoWidth || media?.naturalWidth || 0;
+  const mh = media?.videoHeight || media?.naturalHeight || 0;
+  if (!mw || !mh) return { x: 0, y: 0, w, h: hgt };
+  const s = Math.min(w / mw, hgt / mh);
+  return { x: (w - mw * s) / 2, y: (hgt - mh * s) / 2, w: mw * s, h: mh * s };
+}
+
+function tag(ctx, text, x, y, bg, fg = "#0d1116") {
+  ctx.font = "600 12px system-ui, sans-serif";
+  const tw = ctx.measureText(text).width + 8;
+  const bx = Math.min(Math.max(0, x), ctx.canvas.clientWidth - tw);
+  const by = Math.max(0, y - 16);
+  ctx.fillStyle = bg;
+  ctx.fillRect(bx, by, tw, 16);
+  ctx.fillStyle = fg;
+  ctx.textBaseline = "middle";
+  ctx.fillText(text, bx + 4, by + 8.5);
+}
+
+function sideLabel(ctx, text, x, y, colour) {
+  ctx.beginPath();
+  ctx.arc(x, y, 8, 0, 2 * Math.PI);
+  ctx.fillStyle = "rgba(13,17,22,.8)";
+  ctx.fill();
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 1.5;
+  ctx.stroke();
+  ctx.fillStyle = colour;
+  ctx.font = "700 11px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  ctx.fillText(text, x, y + 0.5);
+  ctx.textAlign = "start";
+}
+
+function drawZone(ctx, r, zone, colour, opts = {}) {
+  const pts = zone.polygon.map(([x, y]) => [r.x + x * r.w, r.y + y * r.h]);
+  ctx.beginPath();
+  pts.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+  if (!opts.open) ctx.closePath();
+  ctx.globalAlpha = opts.open ? 0 : opts.selected ? 0.3 : 0.16;
+  ctx.fillStyle = colour;
+  ctx.fill();
+  ctx.globalAlpha = 1;
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = opts.selected ? 3 : 1.5;
+  ctx.setLineDash(opts.open ? [6, 4] : []);
+  ctx.stroke();
+  ctx.setLineDash([]);
+  if (opts.handles) for (const [x, y] of pts) ctx.fillRect(x - 3, y - 3, 6, 6);
+  if (zone.name && pts.length) {
+    const top = pts.reduce((a, b) => (b[1] < a[1] ? b : a));
+    tag(ctx, zone.name, top[0], top[1], colour);
+  }
+}
+
+function drawLine(ctx, r, line, colour, opts = {}) {
+  const [ax, ay] = [r.x + line.a[0] * r.w, r.y + line.a[1] * r.h];
+  const [bx, by] = [r.x + line.b[0] * r.w, r.y + line.b[1] * r.h];
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = opts.selected ? 4 : 2.5;
+  ctx.beginPath();
+  ctx.moveTo(ax, ay);
+  ctx.lineTo(bx, by);
+  ctx.stroke();
+  ctx.fillStyle = colour;
+  for (const [x, y] of [[ax, ay], [bx, by]]) {
+    ctx.beginPath();
+    ctx.arc(x, y, 3.5, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  // Side A is on the right hand of someone walking from a to b (analytics/zones.py):
+  // in image coordinates (y down) that is the direction (-dy, dx).
+  const len = Math.hypot(bx - ax, by - ay) || 1;
+  const nx = -(by - ay) / len, ny = (bx - ax) / len;
+  const mx = (ax + bx) / 2, my = (ay + by) / 2;
+  sideLabel(ctx, "A", mx + nx * 16, my + ny * 16, colour);
+  sideLabel(ctx, "B", mx - nx * 16, my - ny * 16, colour);
+  if (line.name) tag(ctx, line.name, ax + 6, ay - 4, colour);
+}
+
+function drawGeometry(ctx, r, cfg, selected = null) {
+  let i = 0;
+  for (const z of cfg.zones || []) drawZone(ctx, r, z, ZONE_COLOURS[i++ % ZONE_COLOURS.length], { selected: z === selected });
+  for (const ln of cfg.lines || []) drawLine(ctx, r, ln, ZONE_COLOURS[i++ % ZONE_COLOURS.length], { selected: ln === selected });
+}
+
+function drawBox(ctx, r, box, text, colour, dashed = false) {
+  const [x1, y1, x2, y2] = box;
+  const x = r.x + x1 * r.w, y = r.y + y1 * r.h;
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 2;
+  ctx.setLineDash(dashed ? [5, 3] : []);
+  ctx.strokeRect(x, y, (x2 - x1) * r.w, (y2 - y1) * r.h);
+  ctx.setLineDash([]);
+  if (text) tag(ctx, text, x, y, colour);
+}
+
+// A live tile's overlay: the camera's zones and lines, and the boxes of its tracks from
+// /live?types=tracks&camera=ID. The WebSocket is open only while the tile is on screen.
+const STALE_MS = 2000;
+// Closing a socket that is still connecting makes the browser log an error: wait for it.
+function hangUp(sock) {
+  if (sock.readyState === WebSocket.CONNECTING) sock.addEventListener("open", () => sock.close());
+  else sock.close();
+}
+const tileSeen = new IntersectionObserver((entries) => {
+  for (const e of entries) overlays.get(e.target.dataset.camera)?.visible(e.isIntersecting);
+});
+document.addEventListener("visibilitychange", () => overlays.forEach((o) => o.update()));
+
+function trackOverlay(cam, tile) {
+  const canvas = tile.querySelector("canvas.overlay");
+  let cfg = cam.analytics, cfgKey = JSON.stringify(cfg);
+  let boxes = [], at = 0, ws = null, onScreen = false, staleTimer = null, retry = null;
+
+  function draw() {
+    const { ctx, w, h: hgt } = fitCanvas(canvas);
+    const r = pictureRect(tile.querySelector(".view video, .view img"), w, hgt);
+    if (!cfg.enabled) {
+      canvas.dataset.boxes = "0";
+      return;
+    }
+    drawGeometry(ctx, r, cfg);
+    const live = Date.now() - at < STALE_MS ? boxes : [];
+    for (const b of live) {
+      const colour = CLASS_COLOURS[b.class] || VEHICLE_COLOUR;
+      drawBox(ctx, r, b.box, `${b.class} #${b.id}`, colour, b.stationary);
+    }
+    canvas.dataset.boxes = String(live.length);
+  }
+  const wanted = () => onScreen && !document.hidden && cfg.enabled && can("live.view");
+  function update() {
+    if (wanted() && !ws) connect();
+    else if (!wanted() && ws) {
+      hangUp(ws);
+      ws = null;
+      canvas.dataset.ws = "off";
+      boxes = [];
+      draw();
+    }
+  }
+  function connect() {
+    clearTimeout(retry);
+    const sock = new WebSocket(wsUrl(`/live?types=tracks&camera=${enc(cam.id)}`));
+    ws = sock;
+    canvas.dataset.ws = "connecting";
+    sock.onopen = () => { if (ws === sock) canvas.dataset.ws = "open"; };
+    sock.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (m.type !== "tracks" || ws !== sock) return;
+      boxes = m.boxes;
+      at = Date.now();
+      canvas.dataset.frames = String(Number(canvas.dataset.frames) + 1);
+      draw();
+      clearTimeout(staleTimer);
+      staleTimer = setTimeout(draw, STALE_MS + 50); // boxes vanish when analysis goes quiet
+    };
+    sock.onclose = () => {
+      if (ws !== sock) return; // closed on purpose
+      ws = null;
+      canvas.dataset.ws = "off";
+      retry = setTimeout(update, 2000);
+    };
+  }
+  tile.dataset.camera = cam.id;
+  tileSeen.observe(tile);
+  new ResizeObserver(draw).observe(canvas);
+  for (const type of ["loadedmetadata", "resize", "load"]) tile.querySelector(".view").addEventListener(type, draw, true);
+  return {
+    visible(v) { onScreen = v; update(); },
+    update,
+    setConfig(next) {
+      const key = JSON.stringify(next);
+      if (key === cfgKey) return;
+      cfg = next;
+      cfgKey = key;
+      update();
+      draw();
+    },
+  };
+}
+
+// Alerts and the live feed ---------------------------------------------------------------
+const MAX_ALERTS = 200;
+const alertItems = new Map(); // alert id -> <li>
+
+function describe(kind, zone, direction) {
+  switch (kind) {
+    case "enter": return `entered ${zone}`;
+    case "leave": return `left ${zone}`;
+    case "dwell": return `loitering in ${zone}`;
+    case "cross": return `crossed ${zone}${direction ? " " + direction : ""}`;
+    default: return "seen";
+  }
+}
+
+// The list API nests class/zone/direction in `details`; the feed sends them flat.
+const normAlert = (a) => ({ ...a, ...(a.details || {}) });
+
+function addAlert(raw, source) {
+  const a = normAlert(raw);
+  if (alertItems.has(a.id)) return;
+  const li = h("li", {
+    class: `alert prio-${a.priority}` + (source === "feed" ? " fresh" : ""),
+    dataset: { id: a.id, ts: a.ts, source, received: Date.now(), raisedAt: a.raised_at ?? "" },
+  });
+  const what = `${a.class || "object"} ${describe(a.kind, a.zone, a.direction)}`;
+  const open = h("button", {
+    type: "button",
+    class: "open",
+    disabled: a.event_id == null,
+    title: a.event_id == null ? "no event recorded" : "show the event",
+    "aria-label": `${a.priority} alert: ${a.rule}, ${what}, ${camName(a.camera_id)}, ${stamp(a.ts)}. Show the event.`,
+    onclick: () => openEvent(a.event_id),
+  },
+    h("span", { class: "prio" }, a.priority),
+    h("span", { class: "rule" }, a.rule),
+    timeEl(a.ts),
+    h("span", { class: "what" }, what),
+    h("span", { class: "where" }, camName(a.camera_id)),
+  );
+  li.append(open);
+  if (a.acknowledged_at) markAcked(li, a.acknowledged_by);
+  else li.append(h("button", { type: "button", class: "ack", onclick: () => acknowledge(a.id, li) }, "Acknowledge"));
+  // Newest first, by the time it happened.
+  const list = $("#alerts-list");
+  const after = [...list.children].find((x) => Number(x.dataset.ts) < a.ts);
+  list.insertBefore(li, after || null);
+  alertItems.set(a.id, li);
+  while (list.children.length > MAX_ALERTS) {
+    const last = list.lastElementChild;
+    alertItems.delete(Number(last.dataset.id));
+    last.remove();
+  }
+  countAlerts();
+  if (source === "feed") flashTile(a.camera_id);
+}
+
+function markAcked(li, by) {
+  li.classList.add("acked");
+  li.querySelector(".ack")?.remove();
+  li.append(h("span", { class: "acked-note" }, by && by !== me?.username ? `ack'd by ${by}` : "acknowledged"));
+}
+
+async function acknowledge(id, li) {
+  const btn = li.querySelector(".ack");
+  btn.disabled = true;
+  try {
+    const a = await api(`/alerts/${id}/ack`, { method: "POST" });
+    markAcked(li, a.acknowledged_by);
+    $("#alerts-error").textContent = "";
+  } catch (e) {
+    btn.disabled = false;
+    $("#alerts-error").textContent = `Could not acknowledge: ${e.message}`;
+  }
+  countAlerts();
+}
+
+function countAlerts() {
+  const open = document.querySelectorAll("#alerts-list .alert:not(.acked)").length;
+  const badge = $("#alerts-count");
+  badge.textContent = String(open);
+  badge.classList.toggle("hot", open > 0);
+  $("#alerts-empty").hidden = $("#alerts-list").children.length > 0;
+}
+
+function flashTile(cameraId) {
+  const tile = document.getElementById("tile-" + cameraId);
+  if (!tile) return;
+  tile.classList.add("alerting");
+  clearTimeout(tile._flash);
+  tile._flash = setTimeout(() => tile.classList.remove("alerting"), 4000);
+}
+
+async function loadAlerts() {
+  try {
+    const page = await api("/alerts?unacknowledged=true&limit=100");
+    for (const a of page.items) addAlert(a, "list");
+    countAlerts();
+  } catch (e) {
+    $("#alerts-error").textContent = `Alerts unavailable: ${e.message}`;
+  }
+}
+
+// One WebSocket for alerts and event starts/ends; it reconnects and then re-reads the
+// alert list so that nothing raised in between is missed.
+function startFeed() {
+  const state = $("#feed-state");
+  let first = true;
+  function connect() {
+    const ws = new WebSocket(wsUrl("/live?types=alert,event.start,event.end"));
+    ws.onopen = () => {
+      state.textContent = "live";
+      state.classList.add("open");
+      if (!first) loadAlerts();
+      first = false;
+    };
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (m.type === "alert") addAlert(m, "feed");
+      else if (m.type === "event.start" || m.type === "event.end") eventNews(m);
+    };
+    ws.onclose = () => {
+      state.textContent = "reconnecting";
+      state.classList.remove("open");
+      setTimeout(connect, 3000);
+    };
+  }
+  connect();
+}
+
+// Events -------------------------------------------------------------------------------
+const EVENTS_PAGE = 24;
+const evState = { offset: 0, total: 0, loaded: false, fresh: 0 };
+const snapshotUrl = (id, full = false) => `/api/v1/events/${id}/snapshot.jpg${full ? "?full=true" : ""}`;
+
+function eventQuery() {
+  const f = new FormData($("#events-form"));
+  const q = new URLSearchParams({ offset: evState.offset, limit: EVENTS_PAGE });
+  for (const k of ["camera", "class", "zone"]) if (f.get(k)) q.set(k, f.get(k).trim());
+  for (const k of ["start", "end"]) if (f.get(k)) q.set(k, fromInput(f.get(k)));
+  return q;
+}
+
+function placeChips(e) {
+  return [
+    ...e.zones.map((z) => h("span", { class: "chip", title: "entered zone" }, z)),
+    ...e.crossings.map((c) => h("span", { class: "chip line", title: `crossed at ${stamp(c.ts)}` }, `${c.line} ${c.direction}`)),
+  ];
+}
+
+function eventCard(e) {
+  const when = e.end_ts == null
+    ? [timeEl(e.start_ts), " – ", h("span", { class: "ongoing" }, "ongoing")]
+    : [timeEl(e.start_ts), " – ", timeEl(e.end_ts), " ", h("span", { class: "dur" }, `(${span(e.end_ts - e.start_ts)})`)];
+  const label = `${e.class} #${e.track_id}, ${camName(e.camera_id)}, ${stamp(e.start_ts)}`;
+  const thumb = e.has_snapshot && can("live.view")
+    ? h("img", { class: "thumb", src: snapshotUrl(e.id), alt: `picture of ${e.class} #${e.track_id}`, loading: "lazy" })
+    : h("span", { class: "thumb" }, "no picture");
+  return h("li", {},
+    h("button", { type: "button", class: "ev-card", dataset: { id: e.id, ended: e.end_ts == null ? "0" : "1" },
+                  "aria-label": `Event: ${label}`, onclick: () => openEvent(e.id) },
+      thumb,
+      h("span", { class: "title" }, `${e.class} #${e.track_id} `, h("span", { class: "conf" }, `${Math.round(e.max_confidence * 100)}%`)),
+      h("span", { class: "cam" }, camName(e.camera_id)),
+      h("span", { class: "when" }, ...when),
+      h("span", { class: "chips" }, ...placeChips(e)),
+    ),
+  );
+}
+
+async function loadEvents() {
+  evState.loaded = true;
+  evState.fresh = 0;
+  $("#ev-new").hidden = true;
+  $("#ev-error").textContent = "";
+  let page;
+  try {
+    page = await api("/events?" + eventQuery());
+  } catch (e) {
+    $("#ev-error").textContent = e.message;
+    return;
+  }
+  evState.total = page.total;
+  $("#ev-grid").replaceChildren(...page.items.map(eventCard));
+  const first = page.total ? page.offset + 1 : 0;
+  $("#ev-summary").textContent = page.total
+    ? `Events ${first}–${page.offset + page.items.length} of ${page.total}, newest first (times UTC).`
+    : "No events match.";
+  $("#ev-prev").disabled = page.offset === 0;
+  $("#ev-next").disabled = page.offset + page.items.length >= page.total;
+}
+
+$("#events-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  evState.offset = 0;
+  loadEvents();
+});
+$("#events-form").addEventListener("reset", () => setTimeout(() => { evState.offset = 0; loadEvents(); }));
+$("#ev-prev").addEventListener("click", () => { evState.offset = Math.max(0, evState.offset - EVENTS_PAGE); loadEvents(); });
+$("#ev-next").addEventListener("click", () => { evState.offset += EVENTS_PAGE; loadEvents(); });
+$("#ev-new").addEventListener("click", () => { evState.offset = 0; loadEvents(); });
+onTab.events = () => { if (!evState.loaded) loadEvents(); };
+
+// The feed tells of new and finished events: offer to show them rather than moving the
+// list under the user's pointer; refresh an open detail when its event ends.
+function eventNews(m) {
+  if (m.type === "event.start" && evState.loaded) {
+    evState.fresh += 1;
+    const b = $("#ev-new");
+    b.textContent = `${evState.fresh} new event${evState.fresh > 1 ? "s" : ""}: show`;
+    b.hidden = false;
+  }
+  if (m.type === "event.end" && $("#event-dialog").open && Number($("#event-dialog").dataset.id) === m.id) {
+    openEvent(m.id);
+  }
+}
+
+// Event detail: best picture, the whole frame with the path, facts, and Play.
+let detail = null;
+async function openEvent(id) {
+  const dlg = $("#event-dialog");
+  $("#ed-error").textContent = "";
+  let e;
+  try {
+    e = await api(`/events/${id}`);
+  } catch (err) {
+    $("#ed-title").textContent = `Event ${id}`;
+    $("#ed-meta").replaceChildren();
+    $("#ed-error").textContent = err.message;
+    if (!dlg.open) dlg.showModal();
+    return;
+  }
+  detail = e;
+  dlg.dataset.id = e.id;
+  $("#ed-title").textContent = `${e.class} #${e.track_id} on ${camName(e.camera_id)}`;
+  const pics = e.has_snapshot && can("live.view");
+  for (const [sel, full] of [["#ed-snap", false], ["#ed-full", true]]) {
+    const img = $(sel);
+    img.closest("figure").hidden = !pics;
+    if (pics && img.getAttribute("src") !== snapshotUrl(e.id, full)) {
+      img.src = snapshotUrl(e.id, full);
+      img.alt = full ? `whole picture at the time of event ${e.id}` : `${e.class} #${e.track_id}`;
+    }
+  }
+  const facts = [
+    ["Class", `${e.class} (up to ${Math.round(e.max_confidence * 100)}% sure)`],
+    ["Camera", camName(e.camera_id)],
+    ["Start", stamp(e.start_ts)],
+    ["End", e.end_ts == null ? "ongoing" : `${stamp(e.end_ts)} (${span(e.end_ts - e.start_ts)})`],
+    ["Zones", e.zones.length ? e.zones.join(", ") : "none"],
+    ["Crossings", e.crossings.length ? e.crossings.map((c) => `${c.line} ${c.direction} at ${clock(c.ts)}`).join(", ") : "none"],
+  ];
+  $("#ed-path-note").hidden = !e.path.length;
+  $("#ed-path-none").hidden = e.path.length > 0;
+  if (e.stationary) facts.push(["Stationary", "yes"]);
+  if (!pics && !e.has_snapshot) facts.push(["Picture", "none kept"]);
+  $("#ed-meta").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  drawPath();
+  if (!dlg.open) dlg.showModal();
+}
+
+function drawPath() {
+  const canvas = $("#ed-path"), img = $("#ed-full");
+  const { ctx, w, h: hgt } = fitCanvas(canvas);
+  canvas.dataset.points = "0";
+  if (!detail || !img.naturalWidth) return;
+  const r = pictureRect(img, w, hgt);
+  const cam = cameras.find((c) => c.id === detail.camera_id);
+  if (cam) drawGeometry(ctx, r, cam.analytics);
+  drawBox(ctx, r, detail.box, `${detail.class} #${detail.track_id}`, CLASS_COLOURS[detail.class] || VEHICLE_COLOUR);
+  const pts = detail.path.map(([, x, y]) => [r.x + x * r.w, r.y + y * r.h]);
+  if (pts.length) {
+    ctx.strokeStyle = "#ffffff";
+    ctx.lineWidth = 2.5;
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    pts.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.stroke();
+    for (const [[x, y], colour] of [[pts[0], "#56d364"], [pts[pts.length - 1], "#ff7b72"]]) {
+      ctx.beginPath();
+      ctx.arc(x, y, 5, 0, 2 * Math.PI);
+      ctx.fillStyle = colour;
+      ctx.fill();
+    }
+  }
+  canvas.dataset.points = String(pts.length);
+}
+$("#ed-full").addEventListener("load", drawPath);
+new ResizeObserver(drawPath).observe($("#ed-path"));
+$("#ed-close").addEventListener("click", () => $("#event-dialog").close());
+$("#event-dialog").addEventListener("click", (ev) => {
+  if (ev.target === ev.currentTarget) ev.currentTarget.close(); // a click on the backdrop
+});
+
+// Play: the Playback tab, filled in for the event (2 s either side); playing needs a
+// stated purpose, so it plays at once only if one is already there.
+$("#ed-play").addEventListener("click", () => {
+  if (!detail) return;
+  const e = detail;
+  const start = Math.floor(e.start_ts - 2);
+  const end = (e.end_ts ?? Date.now() / 1000) + 2;
+  $("#event-dialog").close();
+  showTab("playback");
+  const form = $("#playback-form");
+  const f = form.elements;
+  f.namedItem("camera").value = e.camera_id;
+  f.namedItem("start").value = toInput(start);
+  f.namedItem("minutes").value = String(Math.max(1, Math.ceil((end - start) / 60)));
+  const purpose = f.namedItem("purpose");
+  if (purpose.value.trim().length >= 3) {
+    $("#pb-hint").textContent = "";
+    form.requestSubmit();
+  } else {
+    $("#pb-hint").textContent = `State the purpose, then Play: ${e.class} #${e.track_id} on ${camName(e.camera_id)} from ${stamp(start)}.`;
+    purpose.focus();
+  }
+});
+$("#playback-form").addEventListener("submit", () => ($("#pb-hint").textContent = ""));
+
+// Counts --------------------------------------------------------------------------------
+const KIND_LABEL = { enter: "entries", dwell: "loitering", "A->B": "crossings A→B", "B->A": "crossings B→A" };
+const HOURS = 24;
+
+function bars(buckets, t0) {
+  const counts = new Array(HOURS).fill(0);
+  for (const [ts, n] of buckets) {
+    const i = Math.floor((ts - t0) / 3600);
+    if (i >= 0 && i < HOURS) counts[i] += n;
+  }
+  const max = Math.max(1, ...counts), bw = 5, gap = 1, ht = 22;
+  const chart = svg("svg", { class: "bars", width: HOURS * (bw + gap), height: ht, role: "img",
+                             "aria-label": `per hour: ${counts.join(", ")}` });
+  counts.forEach((n, i) => {
+    const bh = n ? Math.max(2, (n / max) * ht) : 1;
+    const rect = svg("rect", { x: i * (bw + gap), y: ht - bh, width: bw, height: bh, class: n ? "" : "zero" });
+    rect.append(svg("title", {}, `${clock(t0 + i * 3600).slice(0, 5)} UTC: ${n}`));
+    chart.append(rect);
+  });
+  return chart;
+}
+
+async function cameraCounts(cam, t0, t1) {
+  const data = await api(`/cameras/${enc(cam.id)}/counts?start=${t0}&end=${t1}&bucket_s=3600`);
+  // Every configured zone and line gets a row, counted or not.
+  const rows = new Map();
+  const want = (name, kind) => rows.set(`${name}:${kind}`, { name, kind, total: 0, by_class: {}, buckets: [] });
+  for (const z of cam.analytics.zones) {
+    want(z.name, "enter");
+    if (z.dwell_s) want(z.name, "dwell");
+  }
+  for (const ln of cam.analytics.lines) {
+    want(ln.name, "A->B");
+    want(ln.name, "B->A");
+  }
+  for (const s of data.series) rows.set(`${s.name}:${s.kind}`, s);
+  const card = h("section", { class: "panel", dataset: { camera: cam.id } }, h("h3", {}, camName(cam.id)));
+  if (!rows.size) {
+    card.append(h("p", { class: "muted" }, cam.analytics.enabled ? "No zones or lines on this camera." : "Analytics is off for this camera."));
+    return card;
+  }
+  const body = [...rows.values()].map((s) =>
+    h("tr", { dataset: { name: s.name, kind: s.kind } },
+      h("td", {}, s.name),
+      h("td", {}, KIND_LABEL[s.kind] || s.kind),
+      h("td", { class: "num total" }, String(s.total)),
+      h("td", {}, Object.entries(s.by_class).map(([c, n]) => `${c || "?"} ${n}`).join(", ") || "–"),
+      h("td", {}, bars(s.buckets, t0)),
+    ));
+  card.append(h("table", {},
+    h("thead", {}, h("tr", {}, ...["Zone or line", "What", "Total", "By class", "Per hour"].map((t, i) =>
+      h("th", { scope: "col", class: i === 2 ? "num" : null }, t)))),
+    h("tbody", {}, ...body)));
+  return card;
+}
+
+async function loadCounts() {
+  const t1 = Math.ceil(Date.now() / 1000 / 3600) * 3600; // to the end of this hour
+  const t0 = t1 - HOURS * 3600;
+  $("#counts-error").textContent = "";
+  const list = $("#counts-list");
+  const cards = await Promise.all(cameras.map((c) => cameraCounts(c, t0, t1).catch((e) =>
+    h("section", { class: "panel" }, h("h3", {}, camName(c.id)), h("p", { class: "error" }, e.message)))));
+  list.replaceChildren(...cards);
+  list.dataset.loaded = String(Date.now());
+}
+onTab.counts = loadCounts;
+$("#counts-refresh").addEventListener("click", loadCounts);
+
+// Zone and line editor (camera.manage) ----------------------------------------------------
+const ze = { camera: null, zones: [], lines: [], draft: [], hover: null, selected: null, saved: "" };
+const zeMode = () => document.querySelector('input[name="ze-mode"]:checked').value;
+const round4 = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
+const ZE_HELP = {
+  zone: "Click the corners of a zone on the picture; double-click, press Enter or use “Close zone” to finish it.",
+  line: "Click the two ends of a counting line. Crossings count A→B and B→A; side A is on your right when walking from the first end to the second.",
+};
+
+function zeNextName(kind) {
+  const taken = new Set([...ze.zones, ...ze.lines].map((x) => x.name));
+  for (let i = 1; ; i++) if (!taken.has(`${kind} ${i}`)) return `${kind} ${i}`;
+}
+
+function zeDirty() {
+  return JSON.stringify({ zones: ze.zones, lines: ze.lines }) !== ze.saved;
+}
+
+async function zeLoad(cameraId) {
+  ze.camera = cameraId;
+  ze.draft = [];
+  ze.selected = null;
+  $("#ze-error").textContent = "";
+  $("#ze-msg").textContent = "";
+  if (!cameraId) return;
+  try {
+    const cfg = await api(`/cameras/${enc(cameraId)}/analytics`);
+    if (ze.camera !== cameraId) return;
+    ze.zones = cfg.zones;
+    ze.lines = cfg.lines;
+    ze.saved = JSON.stringify({ zones: ze.zones, lines: ze.lines });
+    if (!cfg.enabled) $("#ze-msg").textContent = "Analytics is off for this camera: zones are kept but not used.";
+  } catch (e) {
+    $("#ze-error").textContent = e.message;
+    ze.zones = [];
+    ze.lines = [];
+  }
+  $("#ze-name").value = zeNextName(zeMode());
+  zePicture();
+  zeRender();
+}
+
+function zePicture() {
+  const img = $("#ze-bg");
+  img.alt = `latest picture of ${camName(ze.camera)}`;
+  img.src = `/api/v1/cameras/${enc(ze.camera)}/snapshot.jpg?width=960&at=${Date.now()}`;
+}
+$("#ze-bg").addEventListener("load", () => {
+  $("#ze-stage").classList.remove("nopic");
+  zeDraw();
+});
+$("#ze-bg").addEventListener("error", () => {
+  $("#ze-stage").classList.add("nopic");
+  $("#ze-error").textContent = "No picture from this camera yet; you can still draw, or try “New picture”.";
+  zeDraw();
+});
+
+function zeDraw() {
+  const canvas = $("#ze-canvas");
+  const { ctx, w, h: hgt } = fitCanvas(canvas);
+  const img = $("#ze-bg");
+  const r = pictureRect(img.complete && img.naturalWidth ? img : null, w, hgt);
+  drawGeometry(ctx, r, { zones: ze.zones, lines: ze.lines }, ze.selected);
+  const pts = ze.hover ? [...ze.draft, ze.hover] : ze.draft;
+  if (pts.length) {
+    const colour = "#ffffff";
+    if (zeMode() === "line") {
+      if (pts.length >= 2) drawLine(ctx, r, { name: $("#ze-name").value, a: pts[0], b: pts[1] }, colour);
+      else drawZone(ctx, r, { polygon: pts, name: "" }, colour, { open: true, handles: true });
+    } else {
+      drawZone(ctx, r, { polygon: pts, name: ze.draft.length ? $("#ze-name").value : "" }, colour,
+        { open: pts.length < 3, handles: true });
+    }
+  }
+  canvas.dataset.shapes = String(ze.zones.length + ze.lines.length);
+  canvas.dataset.draft = String(ze.draft.length);
+}
+new ResizeObserver(zeDraw).observe($("#ze-canvas"));
+
+function zeRender() {
+  const items = [
+    ...ze.zones.map((z) => ({ kind: "zone", obj: z, list: ze.zones })),
+    ...ze.lines.map((ln) => ({ kind: "line", obj: ln, list: ze.lines })),
+  ];
+  $("#ze-list").replaceChildren(...items.map(({ kind, obj, list }, i) => {
+    const desc = kind === "zone"
+      ? `zone, ${obj.polygon.length} corners` + (obj.dwell_s ? `, loitering alarm after ${obj.dwell_s} s` : "")
+      : "line, counts A→B and B→A";
+    const name = h("input", { value: obj.name, maxlength: 64, "aria-label": `name of ${kind} ${i + 1}` });
+    name.addEventListener("input", () => {
+      obj.name = name.value;
+      zeChanged(false);
+    });
+    const li = h("li", { dataset: { kind, index: list.indexOf(obj) } },
+      h("span", { class: "swatch", style: `background:${ZONE_COLOURS[i % ZONE_COLOURS.length]}` }),
+      name,
+      h("button", { type: "button", "aria-label": `Delete ${kind} ${obj.name}`, onclick: () => {
+        list.splice(list.indexOf(obj), 1);
+        if (ze.selected === obj) ze.selected = null;
+        zeChanged();
+      } }, "Delete"),
+      h("span", { class: "desc" }, desc),
+    );
+    li.addEventListener("focusin", () => { ze.selected = obj; zeDraw(); });
+    li.addEventListener("mouseenter", () => { ze.selected = obj; zeDraw(); });
+    li.addEventListener("mouseleave", () => { ze.selected = null; zeDraw(); });
+    return li;
+  }));
+  $("#ze-empty").hidden = items.length > 0;
+  zeDraw();
+}
+
+function zeChanged(rerender = true) {
+  $("#ze-error").textContent = "";
+  $("#ze-msg").textContent = zeDirty() ? "Unsaved changes." : "";
+  if (rerender) zeRender();
+  else zeDraw();
+}
+
+function zePoint(ev) {
+  const canvas = $("#ze-canvas");
+  const rect = canvas.getBoundingClientRect();
+  const img = $("#ze-bg");
+  const r = pictureRect(img.naturalWidth ? img : null, rect.width, rect.height);
+  return [round4((ev.clientX - rect.left - r.x) / r.w), round4((ev.clientY - rect.top - r.y) / r.h)];
+}
+
+function zeFinish() {
+  const name = $("#ze-name").value.trim();
+  if (zeMode() === "zone") {
+    if (ze.draft.length < 3) {
+      $("#ze-error").textContent = "A zone needs at least three corners.";
+      return;
+    }
+    const dwell = Number($("#ze-dwell").value);
+    ze.zones.push({ name, polygon: ze.draft, dwell_s: dwell > 0 ? dwell : null, classes: null });
+  } else {
+    if (ze.draft.length < 2) return;
+    ze.lines.push({ name, a: ze.draft[0], b: ze.draft[1], classes: null });
+  }
+  ze.draft = [];
+  ze.hover = null;
+  $("#ze-name").value = zeNextName(zeMode());
+  zeChanged();
+}
+
+const zeCanvas = $("#ze-canvas");
+zeCanvas.addEventListener("click", (ev) => {
+  if (ev.detail > 1) return; // the second click of a double-click closes the zone instead
+  ze.draft.push(zePoint(ev));
+  $("#ze-error").textContent = "";
+  if (zeMode() === "line" ? ze.draft.length === 2 : ze.draft.length === 64) zeFinish();
+  else zeDraw();
+});
+zeCanvas.addEventListener("dblclick", (ev) => {
+  ev.preventDefault();
+  if (zeMode() === "zone") zeFinish();
+});
+zeCanvas.addEventListener("mousemove", (ev) => {
+  ze.hover = ze.draft.length ? zePoint(ev) : null;
+  zeDraw();
+});
+zeCanvas.addEventListener("mouseleave", () => {
+  ze.hover = null;
+  zeDraw();
+});
+zeCanvas.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter") zeFinish();
+  else if (ev.key === "Backspace") ze.draft.pop();
+  else if (ev.key === "Escape") ze.draft = [];
+  else return;
+  ev.preventDefault();
+  zeDraw();
+});
+$("#ze-finish").addEventListener("click", zeFinish);
+$("#ze-undo").addEventListener("click", () => { ze.draft.pop(); zeDraw(); });
+$("#ze-cancel").addEventListener("click", () => { ze.draft = []; ze.hover = null; zeDraw(); });
+$("#ze-shot").addEventListener("click", () => { $("#ze-error").textContent = ""; zePicture(); });
+$("#ze-name").addEventListener("input", zeDraw);
+$("#ze-camera").addEventListener("change", (ev) => zeLoad(ev.target.value));
+$("#ze-revert").addEventListener("click", () => zeLoad(ze.camera));
+document.querySelectorAll('input[name="ze-mode"]').forEach((r) => r.addEventListener("change", () => {
+  const mode = zeMode();
+  ze.draft = [];
+  $("#ze-help").textContent = ZE_HELP[mode];
+  $("#ze-finish").disabled = mode !== "zone";
+  $("#ze-dwell").disabled = mode !== "zone";
+  const name = $("#ze-name");
+  if (/^(zone|line) \d+$/.test(name.value) || !name.value) name.value = zeNextName(mode);
+  zeDraw();
+}));
+$("#ze-help").textContent = ZE_HELP.zone;
+
+// Save: the API validates (names, coordinates, unique names) and answers problem+json;
+// its message is shown, and the zone or line it names is marked.
+$("#ze-save").addEventListener("click", async () => {
+  const cameraId = ze.camera;
+  const btn = $("#ze-save");
+  btn.disabled = true;
+  $("#ze-error").textContent = "";
+  $("#ze-msg").textContent = "Saving…";
+  document.querySelectorAll("#ze-list li").forEach((li) => li.removeAttribute("aria-invalid"));
+  try {
+    const cfg = await sendJson(`/cameras/${enc(cameraId)}/zones`, "PUT", { zones: ze.zones, lines: ze.lines });
+    // The editor works on copies: unsaved shapes must not reach the live overlays.
+    ze.zones = structuredClone(cfg.zones);
+    ze.lines = structuredClone(cfg.lines);
+    ze.saved = JSON.stringify({ zones: ze.zones, lines: ze.lines });
+    const cam = cameras.find((c) => c.id === cameraId);
+    if (cam) {
+      cam.analytics = cfg;
+      overlays.get(cameraId)?.setConfig(cfg);
+      updateStates();
+    }
+    const n = (k, w) => `${k} ${w}${k === 1 ? "" : "s"}`;
+    $("#ze-msg").textContent = `Saved: ${n(cfg.zones.length, "zone")}, ${n(cfg.lines.length, "line")}.`;
+    zeRender();
+  } catch (e) {
+    $("#ze-msg").textContent = "";
+    $("#ze-error").textContent = `Not saved: ${zeProblem(e)}`;
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+function zeProblem(e) {
+  const err = e.body?.errors?.[0];
+  const loc = err?.loc || [];
+  const at = loc.indexOf("zones") >= 0 ? loc.indexOf("zones") : loc.indexOf("lines");
+  if (at < 0 || loc.length < at + 2) return e.message;
+  const kind = loc[at] === "zones" ? "zone" : "line";
+  const obj = (kind === "zone" ? ze.zones : ze.lines)[Number(loc[at + 1])];
+  if (!obj) return e.message;
+  const li = document.querySelector(`#ze-list li[data-kind="${kind}"][data-index="${Number(loc[at + 1])}"]`);
+  li?.setAttribute("aria-invalid", "true");
+  const field = loc.slice(at + 2).join(".");
+  return `${kind} “${obj.name}”${field ? ", " + field : ""}: ${err.msg}`;
+}
+onTab.zones = () => {
+  const sel = $("#ze-camera");
+  if (sel.value && sel.value !== ze.camera) zeLoad(sel.value);
+  else zeDraw();
+};
 
 // Playback ----------------------------------------------------------------------------
 function rangeFromForm() {
