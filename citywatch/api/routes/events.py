@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, or_, select
 
 from citywatch.api.deps import Runtime, check_camera, client_of, require, token_of
 from citywatch.api.problems import Problem
@@ -64,6 +64,33 @@ class AlertOut(BaseModel):
     details: dict[str, Any]
     acknowledged_by: str | None
     acknowledged_at: float | None
+    # the same fields as the WebSocket's alert messages, at the top level
+    class_name: str | None = Field(default=None, alias="class")
+    zone: str | None = None
+    direction: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        d = a.details or {}
+        return cls.model_validate(
+            {
+                "id": a.id,
+                "ts": a.ts,
+                "rule": a.rule,
+                "priority": a.priority,
+                "camera_id": a.camera_id,
+                "event_id": a.event_id,
+                "kind": a.kind,
+                "details": d,
+                "acknowledged_by": a.acknowledged_by,
+                "acknowledged_at": a.acknowledged_at,
+                "class": d.get("class"),
+                "zone": d.get("zone"),
+                "direction": d.get("direction"),
+            }
+        )
 
 
 class ZonesIn(BaseModel):
@@ -102,7 +129,8 @@ def list_events(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[EventOut]:
-    """Newest first. `zone` matches events that entered that zone."""
+    """Newest first. `zone` matches events that entered that zone or crossed that line;
+    `start`/`end` match events that overlap the range."""
     q = select(Event)
     if camera is not None:
         check_camera(who, camera)
@@ -112,19 +140,29 @@ def list_events(
     if class_name:
         q = q.where(Event.class_name == class_name)
     if start:
-        q = q.where(Event.start_ts >= parse_time(start, "start"))
+        t0 = parse_time(start, "start")
+        q = q.where(or_(Event.end_ts.is_(None), Event.end_ts >= t0))
     if end:
         q = q.where(Event.start_ts < parse_time(end, "end"))
-    with cw.db.session() as s:
-        rows = list(s.scalars(q.order_by(Event.start_ts.desc())))
     if zone:
-        rows = [e for e in rows if zone in e.zones or any(c["line"] == zone for c in e.crossings)]
-    return Page(
-        items=[_event_out(e) for e in rows[offset : offset + limit]],
-        total=len(rows),
-        offset=offset,
-        limit=limit,
-    )
+        # A cheap pre-filter on the JSON text in SQL; the exact test below.
+        needle = f"%{json.dumps(zone)}%"
+        q = q.where(
+            or_(cast(Event.zones, String).like(needle), cast(Event.crossings, String).like(needle))
+        )
+    q = q.order_by(Event.start_ts.desc())
+    with cw.db.session() as s:
+        if not zone:
+            total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+            rows = list(s.scalars(q.offset(offset).limit(limit)))
+        else:
+            found = [
+                e
+                for e in s.scalars(q)
+                if zone in e.zones or any(c["line"] == zone for c in e.crossings)
+            ]
+            total, rows = len(found), found[offset : offset + limit]
+    return Page(items=[_event_out(e) for e in rows], total=total, offset=offset, limit=limit)
 
 
 def _event(cw: CityWatch, who: Principal, event_id: int) -> Event:
@@ -160,7 +198,7 @@ def event_snapshot(
     return FileResponse(cw.snapshots_dir / rel, media_type="image/jpeg")
 
 
-@router.get("/alerts", response_model=Page[AlertOut])
+@router.get("/alerts", response_model=Page[AlertOut], response_model_by_alias=True)
 def list_alerts(
     who: CanLive,
     cw: Runtime,
@@ -176,11 +214,11 @@ def list_alerts(
     with cw.db.session() as s:
         total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
         rows = list(s.scalars(q.order_by(Alert.ts.desc()).offset(offset).limit(limit)))
-    items = [AlertOut.model_validate(r, from_attributes=True) for r in rows]
+    items = [AlertOut.of(r) for r in rows]
     return Page(items=items, total=total, offset=offset, limit=limit)
 
 
-@router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
+@router.post("/alerts/{alert_id}/ack", response_model=AlertOut, response_model_by_alias=True)
 def acknowledge(alert_id: int, request: Request, who: CanLive, cw: Runtime) -> AlertOut:
     with cw.db.session() as s, s.begin():
         a = s.get(Alert, alert_id)
@@ -188,7 +226,7 @@ def acknowledge(alert_id: int, request: Request, who: CanLive, cw: Runtime) -> A
             raise Problem(404, f"no alert {alert_id}")
         if a.acknowledged_at is None:
             a.acknowledged_by, a.acknowledged_at = who.username, time.time()
-        out = AlertOut.model_validate(a, from_attributes=True)
+        out = AlertOut.of(a)
     cw.audit.append(
         AuditRecord(
             actor=who.username, action="alert.ack", target=str(alert_id), client=client_of(request)
