@@ -13,7 +13,17 @@ from starlette.concurrency import run_in_threadpool
 
 from citywatch import __version__
 from citywatch.api import problems
-from citywatch.api.routes import audit, auth, cameras, events, live, recordings, system, users
+from citywatch.api.routes import (
+    audit,
+    auth,
+    cameras,
+    events,
+    live,
+    plates,
+    recordings,
+    system,
+    users,
+)
 from citywatch.runtime import CityWatch
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -45,7 +55,7 @@ def create_app(cw: CityWatch, manage_runtime: bool = True) -> FastAPI:
     problems.install(app)
 
     v1 = APIRouter(prefix="/api/v1")
-    for module in (auth, cameras, recordings, live, events, users, audit, system):
+    for module in (auth, cameras, recordings, live, events, plates, users, audit, system):
         v1.include_router(module.router)
     app.include_router(v1)
 

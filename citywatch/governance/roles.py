@@ -14,6 +14,7 @@ class Permission(StrEnum):
     USER_MANAGE = "user.manage"
     AUDIT_READ = "audit.read"
     SYSTEM_READ = "system.read"
+    SEARCH = "search"  # plate search and trails, hotlist management
 
 
 class Role(StrEnum):
@@ -28,7 +29,7 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPERATOR: frozenset({P.CAMERA_READ, P.LIVE_VIEW, P.SYSTEM_READ}),
-    Role.INVESTIGATOR: frozenset({P.CAMERA_READ, P.LIVE_VIEW, P.PLAYBACK, P.EXPORT}),
+    Role.INVESTIGATOR: frozenset({P.CAMERA_READ, P.LIVE_VIEW, P.PLAYBACK, P.EXPORT, P.SEARCH}),
     Role.AUDITOR: frozenset({P.AUDIT_READ, P.CAMERA_READ, P.SYSTEM_READ}),
     Role.VIEWER: frozenset({P.CAMERA_READ, P.LIVE_VIEW}),
 }

@@ -144,3 +144,83 @@ class ZoneCount(Base):
     class_name: Mapped[str] = mapped_column(String(32), primary_key=True)
     minute: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds // 60
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# licence plates (issue #4) ------------------------------------------------------------------
+class PlateRead(Base):
+    """One plate read: one vehicle passing one camera gives one row."""
+
+    __tablename__ = "plate_reads"
+    __table_args__ = (
+        Index("ix_plate_reads_normalised_ts", "normalised", "ts"),
+        Index("ix_plate_reads_camera_ts", "camera_id", "ts"),
+        Index("ix_plate_reads_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(63))
+    ts: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(String(32))  # as read
+    normalised: Mapped[str] = mapped_column(String(32))  # A-Z 0-9 only
+    country: Mapped[str] = mapped_column(String(8), default="")
+    format: Mapped[str] = mapped_column(String(32), default="")  # "" = unformatted
+    confidence: Mapped[float] = mapped_column(Float)
+    crop: Mapped[str | None] = mapped_column(String(300), nullable=True)  # under data dir
+    snapshot: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    direction: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class PlateText(Base):
+    """Every distinct normalised plate text seen (the search vocabulary): partial and fuzzy
+    search look plates up here (trigram/bigram indexes), then fetch their reads."""
+
+    __tablename__ = "plate_texts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    normalised: Mapped[str] = mapped_column(String(32), unique=True)
+    canon: Mapped[str] = mapped_column(String(32), index=True)  # OCR confusions folded
+    reads: Mapped[int] = mapped_column(Integer, default=0)
+    first_ts: Mapped[float] = mapped_column(Float)
+    last_ts: Mapped[float] = mapped_column(Float)
+
+
+class PlateGram(Base):
+    """Padded bigrams of PlateText.canon (an n-gram index that works on every engine)."""
+
+    __tablename__ = "plate_grams"
+
+    gram: Mapped[str] = mapped_column(String(4), primary_key=True)
+    text_id: Mapped[int] = mapped_column(
+        ForeignKey("plate_texts.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Hotlist(Base):
+    __tablename__ = "hotlists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class HotlistEntry(Base):
+    __tablename__ = "hotlist_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hotlist_id: Mapped[int] = mapped_column(
+        ForeignKey("hotlists.id", ondelete="CASCADE"), index=True
+    )
+    plate: Mapped[str] = mapped_column(String(32))  # normalised, or a pattern with * and ?
+    reason: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(100))
