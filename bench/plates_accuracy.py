@@ -42,7 +42,6 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.common import REPO
-
 from citywatch.analytics.plates import PlateRead, PlateReader, fuse, load_image
 from citywatch.analytics.plates.reader import clean_ocr_text
 

@@ -449,6 +449,67 @@ def detect(
         raise typer.Exit(1)
 
 
+plates_app = typer.Typer(help="Licence plates.", no_args_is_help=True)
+app.add_typer(plates_app, name="plates")
+
+
+@plates_app.command("read")
+def plates_read(
+    images: Annotated[list[Path], typer.Argument(help="Image files (jpg, png, ...).")],
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per image.")
+    ] = False,
+    country: Annotated[
+        list[str] | None,
+        typer.Option(help="Plate formats to apply (RS, ES, EU, US, ...); repeatable. Default all."),
+    ] = None,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Leave out reads below this confidence.")
+    ] = 0.0,
+    threads: Annotated[int, typer.Option(min=1, help="Inference threads.")] = 1,
+) -> None:
+    """Find and read the licence plates in images, e.g.
+    `citywatch plates read car.jpg --json --country RS`."""
+    import time
+
+    from citywatch.analytics.plates import PlateReader, PlateReaderError, load_image
+
+    try:
+        reader = PlateReader(country, threads=threads, min_confidence=min_confidence)
+    except (PlateReaderError, ValueError) as exc:
+        typer.echo(f"citywatch plates read: {exc}", err=True)
+        raise typer.Exit(2) from None
+    failed = 0
+    for source in images:
+        try:
+            image = load_image(source)
+        except OSError as exc:
+            failed += 1
+            typer.echo(f"citywatch plates read: {exc}", err=True)
+            continue
+        t0 = time.perf_counter()
+        reads = reader.read(image)
+        ms = round((time.perf_counter() - t0) * 1e3, 1)
+        if json_lines:
+            item = {
+                "source": str(source),
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                "plates": [r.as_dict() for r in reads],
+                "ms": ms,
+            }
+            typer.echo(json.dumps(item))
+        else:
+            what = ", ".join(
+                f"{r.text} ({r.format}, {r.confidence:.2f}) "
+                f"[{r.box[0]:.0f},{r.box[1]:.0f},{r.box[2]:.0f},{r.box[3]:.0f}]"
+                for r in reads
+            )
+            typer.echo(f"{source}: {what or 'no plate'} ({ms} ms)")
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -148,6 +148,11 @@ class AnalyticsConfig(StrictModel):
     max_height: float = Field(default=1.0, gt=0, le=1)
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
+    plates: bool = Field(default=False, description="read the licence plate of each vehicle")
+    plate_countries: list[str] | None = Field(
+        default=None, description="plate format rules to apply (all built-in ones if unset)"
+    )
+    plate_retention_days: float = Field(default=30.0, gt=0, description="reads and crops")
 
     @field_validator("thresholds")
     @classmethod

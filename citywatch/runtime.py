@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from citywatch.analytics.manager import AnalyticsManager
-from citywatch.cameras.registry import CameraManager, WorkerOptions
+from citywatch.cameras.registry import CameraManager, WorkerOptions, to_config
 from citywatch.config import CameraConfig, Settings
 from citywatch.events.hub import EventHub
 from citywatch.events.outbound import MqttPublisher, WebhookDispatcher
@@ -24,6 +24,8 @@ from citywatch.recording.index import SegmentIndex
 from citywatch.recording.repair import RepairReport, repair
 from citywatch.recording.retention import GB, Policy, RetentionSweeper
 from citywatch.recording.segmenter import SegmentInfo
+from citywatch.search.hotlists import HotlistService
+from citywatch.search.plates import PlateStore
 from citywatch.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,16 @@ class CityWatch:
         self.mqtt = MqttPublisher(settings.mqtt) if settings.mqtt else None
         self.webhooks = WebhookDispatcher(settings.webhooks) if settings.webhooks else None
         publishers: list[Any] = [p for p in (self.mqtt, self.webhooks) if p is not None]
+        self.plate_store = PlateStore(self.db, settings.data_dir)
+        self.hotlists = HotlistService(self.db, self.audit)
         self.events = EventService(
-            self.db, self.snapshots_dir, lambda: self.settings.alerts, self.hub, publishers
+            self.db,
+            self.snapshots_dir,
+            lambda: self.settings.alerts,
+            self.hub,
+            publishers,
+            self.plate_store,
+            self.hotlists,
         )
         self.analytics = AnalyticsManager(settings.detector, self.events.handle)
         self._analytics_started = False
@@ -80,11 +90,18 @@ class CityWatch:
                 self.cameras.reconcile()
                 self.accounts.purge_expired()
                 policy = self.retention_policy()
-                self.events.expire(
-                    policy.camera_max_age_s, policy.max_age_s or float("inf"), time.time()
-                )
+                now = time.time()
+                self.events.expire(policy.camera_max_age_s, policy.max_age_s or float("inf"), now)
+                self.plate_store.expire(now, per_camera=self._plate_retention())
+                self.hotlists.purge_expired()
             except Exception:
                 log.exception("maintenance pass failed")
+
+    def _plate_retention(self) -> dict[str, float]:
+        return {
+            cam.id: cam.analytics.plate_retention_days * 86400
+            for cam in (to_config(row) for row in self.cameras.all())
+        }
 
     def _on_camera_change(self, camera_id: str, cfg: CameraConfig | None) -> None:
         """Analytics follow the camera: started, changed or stopped with it."""

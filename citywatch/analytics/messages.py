@@ -74,6 +74,24 @@ class TrackEnded:
 
 
 @dataclass(frozen=True)
+class PlateResult:
+    """The one plate read of a vehicle track: the reads of several frames, fused."""
+
+    camera_id: str
+    track_id: int
+    ts: float  # when the best read was taken
+    text: str
+    normalised: str
+    format: str
+    country: str
+    confidence: float
+    reads: int  # frames read
+    agreeing: int  # of which agree with the result
+    crop_jpeg: bytes
+    direction: str | None = None  # last line crossing of the vehicle, if any
+
+
+@dataclass(frozen=True)
 class AnalyticsStatus:
     """Per-camera analysis health, sent about once a second."""
 
@@ -89,4 +107,6 @@ class AnalyticsStatus:
     motion_skips: int = 0  # frames where no motion spared the detector
 
 
-Message = FrameResult | TrackStarted | ZoneHit | Snapshot | TrackEnded | AnalyticsStatus
+Message = (
+    FrameResult | TrackStarted | ZoneHit | Snapshot | PlateResult | TrackEnded | AnalyticsStatus
+)

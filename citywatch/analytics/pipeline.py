@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from citywatch.analytics.messages import (
     Message,
+    PlateResult,
     Snapshot,
     TrackedBox,
     TrackEnded,
@@ -24,7 +25,9 @@ from citywatch.analytics.messages import (
     ZoneHit,
 )
 from citywatch.analytics.motion import MotionConfig, MotionDetector, merge_regions
-from citywatch.analytics.tracker import Track, Tracker, TrackerConfig, iou_matrix
+from citywatch.analytics.plates.fusion import PlateFusion
+from citywatch.analytics.plates.reader import PlateRead
+from citywatch.analytics.tracker import VEHICLES, Track, Tracker, TrackerConfig, iou_matrix
 from citywatch.analytics.types import Box, Detection
 from citywatch.analytics.zones import Line, Zone, ZoneEngine
 from citywatch.config import AnalyticsConfig
@@ -35,6 +38,17 @@ U8 = npt.NDArray[np.uint8]
 
 class DetectorLike(Protocol):
     def detect(self, image_bgr: U8) -> list[Detection]: ...
+
+
+class PlateReaderLike(Protocol):
+    def read(self, image_bgr: U8, vehicle_box: Box | None = None) -> list[PlateRead]: ...
+
+
+@dataclass
+class _PlateTrack:
+    fusion: PlateFusion
+    attempts: int = 0
+    last_try: float = -1e9
 
 
 @dataclass
@@ -84,8 +98,12 @@ class CameraAnalyzer:
         config: AnalyticsConfig,
         detector: DetectorLike,
         tracker_config: TrackerConfig | None = None,
+        plate_reader: PlateReaderLike | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self.plate_reader = plate_reader if config.plates else None
+        self._plates: dict[int, _PlateTrack] = {}
+        self._plate_ts: dict[int, float] = {}
         self.config = config
         self.detector = detector
         self.motion = MotionDetector(MotionConfig(mask=[list(p) for p in config.motion_mask]))
@@ -168,7 +186,9 @@ class CameraAnalyzer:
         return out
 
     # -- one frame -----------------------------------------------------------------------
-    def process(self, image: U8, ts: float) -> FrameOutput:
+    def process(self, image: U8, ts: float, full: U8 | None = None) -> FrameOutput:
+        """One analysed frame. `full`: the same frame at full resolution, for plate reading
+        (plates need every pixel); the analysis image is used when it is not given."""
         h, w = image.shape[:2]
         if self.tracker is None or self.size != (w, h):
             self.size = (w, h)
@@ -205,6 +225,8 @@ class CameraAnalyzer:
             snap = self._snapshot(image, t, update.active, ts)
             if snap is not None:
                 out.messages.append(snap)
+            if self.plate_reader is not None and t.class_name in VEHICLES:
+                self._read_plate(t, full if full is not None else image, w, ts)
         for t in update.ended:
             out.messages.extend(self._ended(t, ts))
         return out
@@ -234,9 +256,44 @@ class CameraAnalyzer:
             out.extend(self._ended(t, ts))
         return out
 
+    # Plate reading costs a detector pass and OCR: a few tries per vehicle, spaced out.
+    PLATE_TRIES = 6
+    PLATE_EVERY_S = 0.3
+
+    def _read_plate(self, t: Track, frame: U8, analysis_width: int, ts: float) -> None:
+        assert self.plate_reader is not None
+        pt = self._plates.get(t.id)
+        if pt is None:
+            pt = self._plates[t.id] = _PlateTrack(PlateFusion(self.config.plate_countries))
+        if pt.attempts >= self.PLATE_TRIES or ts - pt.last_try < self.PLATE_EVERY_S:
+            return
+        pt.attempts += 1
+        pt.last_try = ts
+        k = frame.shape[1] / analysis_width
+        box = (t.box[0] * k, t.box[1] * k, t.box[2] * k, t.box[3] * k)
+        reads = self.plate_reader.read(frame, box)
+        if reads:
+            pt.fusion.add(reads[0])
+            self._plate_ts[t.id] = ts
+
+    def _plate_result(self, t: Track) -> PlateResult | None:
+        pt = self._plates.pop(t.id, None)
+        fused = pt.fusion.result() if pt is not None else None
+        if fused is None:
+            return None
+        return PlateResult(
+            self.camera_id, t.id, self._plate_ts.pop(t.id, t.last_ts), fused.text,
+            fused.normalised, fused.format, fused.country, fused.confidence, fused.reads,
+            fused.agreeing, fused.best.crop_jpeg(), self.zones.last_crossing(t.id),
+        )  # fmt: skip
+
     def _ended(self, t: Track, ts: float) -> list[Message]:
         w, h = self.size
-        msgs: list[Message] = [ZoneHit(self.camera_id, ev) for ev in self.zones.end(t.id, ts)]
+        msgs: list[Message] = []
+        plate = self._plate_result(t)
+        if plate is not None:
+            msgs.append(plate)
+        msgs += [ZoneHit(self.camera_id, ev) for ev in self.zones.end(t.id, ts)]
         self._best.pop(t.id, None)
         msgs.append(
             TrackEnded(

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from citywatch.analytics.messages import AnalyticsStatus, FrameResult, Message
-from citywatch.analytics.pipeline import CameraAnalyzer, DetectorLike
+from citywatch.analytics.pipeline import CameraAnalyzer, DetectorLike, PlateReaderLike
 from citywatch.cameras.source import PacketSource, SourceError
 from citywatch.config import AnalyticsConfig, StreamConfig
 
@@ -47,11 +47,12 @@ class CameraAnalysis:
         detector: DetectorLike,
         emit: Callable[[Message], None],
         retry_s: float = 5.0,
+        plate_reader: PlateReaderLike | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.stream = stream
         self.config = config
-        self.analyzer = CameraAnalyzer(camera_id, config, detector)
+        self.analyzer = CameraAnalyzer(camera_id, config, detector, plate_reader=plate_reader)
         self.emit = emit
         self.retry_s = retry_s
         self._stop = threading.Event()
@@ -159,7 +160,10 @@ class CameraAnalysis:
         width = min(self.config.width, frame.width)
         height = int(frame.height * width / frame.width) // 2 * 2
         image = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
-        out = self.analyzer.process(image, ts)
+        full = None
+        if self.analyzer.plate_reader is not None and width < frame.width:
+            full = frame.to_ndarray(format="bgr24")
+        out = self.analyzer.process(image, ts, full)
         self.analysed += 1
         if out.detector_ran:
             self.detector_runs += 1
@@ -198,6 +202,7 @@ def worker_main(
         error = str(exc)
         log.error("analysis worker %d: %s", worker_id, error)
     cameras: dict[str, CameraAnalysis] = {}
+    plate_reader: PlateReaderLike | None = None
     while True:
         try:
             cmd = commands.get(timeout=1.0)
@@ -214,17 +219,34 @@ def worker_main(
         if detector is None:
             emit(AnalyticsStatus(camera_id, "error", f"detector unavailable: {error}"))
             continue
+        config = AnalyticsConfig.model_validate(cmd[3])
+        if config.plates and plate_reader is None:
+            plate_reader = _load_plate_reader(threads)
+            if plate_reader is None:
+                emit(AnalyticsStatus(camera_id, "error", "plate reader unavailable (see log)"))
         analysis = CameraAnalysis(
             camera_id,
             StreamConfig.model_validate(cmd[2]),
-            AnalyticsConfig.model_validate(cmd[3]),
+            config,
             detector,
             emit,
+            plate_reader=plate_reader,
         )
         cameras[camera_id] = analysis
         analysis.start()
     for analysis in cameras.values():
         analysis.stop()
+
+
+def _load_plate_reader(threads: int) -> PlateReaderLike | None:
+    """The plate reader, loaded once per worker and only when a camera asks for plates."""
+    from citywatch.analytics.plates.reader import PlateReader, PlateReaderError
+
+    try:
+        return PlateReader(threads=threads)
+    except (PlateReaderError, OSError) as exc:
+        log.error("plate reader unavailable: %s", exc)
+        return None
 
 
 def spawn_context() -> Any:

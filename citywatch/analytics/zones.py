@@ -147,6 +147,11 @@ class ZoneEngine:
             for name, since in st.zones.items()
         ]
 
+    def last_crossing(self, track_id: int) -> str | None:
+        """Direction of the track's latest line crossing, if any."""
+        st = self._state.get(track_id)
+        return st.crossed[-1][1] if st and st.crossed else None
+
     def zones_of(self, track_id: int) -> list[str]:
         st = self._state.get(track_id)
         return sorted(st.zones) if st else []

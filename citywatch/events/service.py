@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from citywatch.analytics.messages import (
     FrameResult,
     Message,
+    PlateResult,
     Snapshot,
     TrackEnded,
     TrackStarted,
@@ -31,8 +32,11 @@ from citywatch.analytics.messages import (
 from citywatch.config import AlertRule
 from citywatch.events.hub import EventHub
 from citywatch.events.rules import Happening, matching
+from citywatch.search.hotlists import HotlistService
+from citywatch.search.plates import PlateStore
 from citywatch.store.db import Database
 from citywatch.store.models import Alert, Event, ZoneCount
+from citywatch.store.models import PlateRead as PlateReadRow
 
 log = logging.getLogger(__name__)
 PATH_POINTS = 60
@@ -76,9 +80,13 @@ class EventService:
         rules: Callable[[], Sequence[AlertRule]],
         hub: EventHub,
         publishers: Sequence[Publisher] = (),
+        plates: PlateStore | None = None,
+        hotlists: HotlistService | None = None,
     ) -> None:
         self.db = db
         self.snapshots = snapshots
+        self.plates = plates
+        self.hotlists = hotlists
         self.rules = rules
         self.hub = hub
         self.publishers = list(publishers)
@@ -112,6 +120,8 @@ class EventService:
             self._zone(msg)
         elif isinstance(msg, Snapshot):
             self._snapshot(msg)
+        elif isinstance(msg, PlateResult):
+            self._plate(msg)
         elif isinstance(msg, TrackEnded):
             self._ended(msg)
 
@@ -255,6 +265,107 @@ class EventService:
             event.path = _thin(msg.path, PATH_POINTS)
             data = event_dict(event)
         self._deliver({"type": "event.end", **data})
+
+    # -- plates --------------------------------------------------------------------------
+    def _plate(self, msg: PlateResult) -> None:
+        """Store the read (crop under <data>/plates/), check it against the hotlists, and
+        raise an alert per hit with the crop, the vehicle's event and a playback link."""
+        if self.plates is None:
+            return
+        event_id = self._event_id(msg.camera_id, msg.track_id)
+        crop_rel: str | None = None
+        if msg.crop_jpeg:
+            day = datetime.fromtimestamp(msg.ts, UTC).strftime("%Y-%m-%d")
+            folder = self.plates.data_dir / "plates" / msg.camera_id / day
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{int(msg.ts * 1000)}-{msg.track_id}.jpg"
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(msg.crop_jpeg)
+            os.replace(tmp, path)
+            crop_rel = str(path.relative_to(self.plates.data_dir))
+        snapshot = None
+        if event_id is not None:
+            with self.db.session() as s:
+                event = s.get(Event, event_id)
+                if event is not None and event.frame:
+                    snapshot = str((self.snapshots / event.frame).relative_to(self.plates.data_dir))
+        row = self.plates.add(
+            PlateReadRow(
+                camera_id=msg.camera_id,
+                ts=msg.ts,
+                text=msg.text,
+                normalised=msg.normalised,
+                country=msg.country,
+                format="" if msg.format == "unformatted" else msg.format,
+                confidence=msg.confidence,
+                crop=crop_rel,
+                snapshot=snapshot,
+                event_id=event_id,
+                track_id=msg.track_id,
+                direction=msg.direction,
+            )
+        )
+        read = {
+            "type": "plate",
+            "camera_id": msg.camera_id,
+            "read_id": row.id,
+            "event_id": event_id,
+            "text": msg.text,
+            "normalised": row.normalised,
+            "format": msg.format,
+            "confidence": round(msg.confidence, 3),
+            "frames": msg.reads,
+            "agreeing": msg.agreeing,
+            "direction": msg.direction,
+            "ts": msg.ts,
+        }
+        self.hub.publish(read)
+        if self.hotlists is None:
+            return
+        for hit in self.hotlists.check(row.normalised):
+            raised = time.time()
+            details = {
+                "plate": msg.text,
+                "read_id": row.id,
+                "hotlist": hit.hotlist_name,
+                "hotlist_id": hit.hotlist_id,
+                "entry_id": hit.entry_id,
+                "entry": hit.plate,
+                "matched_as": hit.matched_as,
+                "confusions": hit.confusions,
+                "reason": hit.reason,
+                "crop": f"/api/v1/plates/reads/{row.id}/crop.jpg",
+                "playback": f"/api/v1/cameras/{msg.camera_id}/playback.mp4"
+                f"?start={msg.ts - 5:.3f}&end={msg.ts + 10:.3f}",
+            }
+            with self.db.session() as s, s.begin():
+                alert = Alert(
+                    ts=msg.ts,
+                    rule=f"hotlist: {hit.hotlist_name}",
+                    priority=hit.priority,
+                    camera_id=msg.camera_id,
+                    event_id=event_id,
+                    kind="hotlist",
+                    details=details,
+                )
+                s.add(alert)
+                s.flush()
+                alert_id = alert.id
+            self.alerts_raised += 1
+            self._deliver(
+                {
+                    "type": "alert",
+                    "id": alert_id,
+                    "rule": f"hotlist: {hit.hotlist_name}",
+                    "priority": hit.priority,
+                    "camera_id": msg.camera_id,
+                    "event_id": event_id,
+                    "kind": "hotlist",
+                    "ts": msg.ts,
+                    "raised_at": raised,
+                    **details,
+                }
+            )
 
     # -- alerts --------------------------------------------------------------------------
     def _check(self, h: Happening, event_id: int | None) -> None:

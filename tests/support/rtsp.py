@@ -240,3 +240,37 @@ class RtspServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def slideshow_ts(
+    images: list[Path],
+    dst: Path,
+    seconds_each: float = 4.0,
+    gap_s: float = 3.0,
+    fps: int = 10,
+    gop: int = 10,
+) -> Path:
+    """Still photos shown one after another as a 1280x720 H.264 camera stream, with an
+    empty grey picture for `gap_s` after each (so each photo is a vehicle that comes and
+    goes). Cached."""
+    dst = Path(dst)
+    if dst.exists():
+        return dst
+    args: list[str] = []
+    for img in images:
+        args += ["-loop", "1", "-t", f"{seconds_each}", "-framerate", str(fps), "-i", str(img)]
+    args += ["-f", "lavfi", "-i", f"color=c=gray:s=1280x720:r={fps}:d={gap_s * len(images)}"]
+    n = len(images)
+    scale = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:-1:-1,setsar=1"
+    chains = "".join(f"[{i}:v]{scale},fps={fps}[v{i}];" for i in range(n))
+    chains += f"[{n}:v]split={n}" + "".join(f"[g{i}]" for i in range(n)) + ";"
+    chains += "".join(f"[g{i}]trim=0:{gap_s},setpts=PTS-STARTPTS[h{i}];" for i in range(n))
+    joined = "".join(f"[v{i}][h{i}]" for i in range(n))
+    args += [
+        "-filter_complex", f"{chains}{joined}concat=n={2 * n}:v=1:a=0[out]",
+        "-map", "[out]",
+        "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "main", "-bf", "0",
+        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+        "-pix_fmt", "yuv420p", "-f", "mpegts",
+    ]  # fmt: skip
+    return _ffmpeg(args, dst)
