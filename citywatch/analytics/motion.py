@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
 from citywatch.analytics.types import Box
 
@@ -123,27 +124,16 @@ class MotionDetector:
 
 def _components(grid: npt.NDArray[np.bool_]) -> list[tuple[tuple[int, int, int, int], int]]:
     """Bounding boxes (x1, y1, x2, y2 in cells) and sizes of 8-connected true regions."""
-    h, w = grid.shape
-    seen = np.zeros_like(grid)
+    labels, n = ndimage.label(grid, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return []
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
     out = []
-    for y, x in zip(*np.nonzero(grid), strict=True):
-        if seen[y, x]:
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
             continue
-        stack = [(int(y), int(x))]
-        seen[y, x] = True
-        x1 = x2 = int(x)
-        y1 = y2 = int(y)
-        n = 0
-        while stack:
-            cy, cx = stack.pop()
-            n += 1
-            x1, x2, y1, y2 = min(x1, cx), max(x2, cx), min(y1, cy), max(y2, cy)
-            for ny in (cy - 1, cy, cy + 1):
-                for nx in (cx - 1, cx, cx + 1):
-                    if 0 <= ny < h and 0 <= nx < w and grid[ny, nx] and not seen[ny, nx]:
-                        seen[ny, nx] = True
-                        stack.append((ny, nx))
-        out.append(((x1, y1, x2, y2), n))
+        ys, xs = sl
+        out.append(((xs.start, ys.start, xs.stop - 1, ys.stop - 1), int(sizes[i])))
     return out
 
 
