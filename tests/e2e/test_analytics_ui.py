@@ -15,20 +15,16 @@ Set CITYWATCH_SCREENSHOTS=DIR to keep the screenshots.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, Position, sync_playwright
+from playwright.sync_api import Browser, Page, Position
 from sqlalchemy import select
 
 from citywatch.analytics.models import load_spec
-from citywatch.api.app import create_app
 from citywatch.config import (
     AlertRule,
     AnalyticsConfig,
@@ -42,8 +38,8 @@ from citywatch.config import (
 from citywatch.runtime import CityWatch
 from citywatch.store.models import Event
 from tests.conftest import FAST, MEDIA_CACHE, add_user, camera, shared_video, wait_for
-from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS, Site, open_as, poll
-from tests.support.rtsp import RtspServer, free_port, to_ts
+from tests.e2e.conftest import CHROMIUM, Site, open_as, open_page, poll, serve
+from tests.support.rtsp import RtspServer, to_ts
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (scripts/setup.sh --test installs it)"
@@ -98,68 +94,14 @@ def site(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> It
             ("vera", "viewer"),
         ]:
             add_user(cw, name, role)
-        port = free_port()
-        config = uvicorn.Config(
-            create_app(cw),
-            host="127.0.0.1",
-            port=port,
-            ws="websockets-sansio",
-            log_level="warning",
-            timeout_graceful_shutdown=5,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
-        try:
-            wait_for(lambda: server.started or not thread.is_alive(), 30, "uvicorn to start")
-            assert server.started, "uvicorn exited during start-up"
-            yield Site(cw, f"http://127.0.0.1:{port}")
-        finally:
-            server.should_exit = True
-            thread.join(30)
-            cw.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@dataclass
-class JsErrors:
-    """Uncaught exceptions and console errors, less the failed requests we cause on purpose."""
-
-    seen: list[str] = field(default_factory=list)
-
-    def on_console(self, msg: ConsoleMessage) -> None:
-        if msg.type != "error":
-            return
-        url = msg.location.get("url", "")
-        for path, status in EXPECTED_HTTP_ERRORS:
-            if url.endswith(path) and f"status of {status}" in msg.text:
-                return
-        self.seen.append(f"console: {msg.text} ({url})")
-
-    def on_page_error(self, exc: Exception) -> None:
-        self.seen.append(f"uncaught: {exc}")
+        with serve(cw) as site:
+            yield site
 
 
 @pytest.fixture
 def page(browser: Browser, site: Site) -> Iterator[Page]:
-    """A fresh browser context on the site; fails on any JavaScript error."""
-    context = browser.new_context(base_url=site.url, viewport={"width": 1440, "height": 900})
-    errors = JsErrors()
-    pg = context.new_page()
-    pg.on("console", errors.on_console)
-    pg.on("pageerror", errors.on_page_error)
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
-    if errors.seen:
-        pytest.fail("JavaScript errors on the page:\n" + "\n".join(errors.seen))
+    with open_page(browser, site, EXPECTED_HTTP_ERRORS, width=1440) as pg:
+        yield pg
 
 
 @pytest.fixture

@@ -8,34 +8,20 @@ Any JavaScript error on the page fails the test.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from citywatch.api.app import create_app
 from citywatch.config import RecordingConfig, RetentionConfig, Settings
 from citywatch.runtime import CityWatch
-from tests.conftest import FAST, PASSWORD, add_user, camera, wait_for
-from tests.support.rtsp import RtspServer, free_port
+from tests.conftest import FAST, add_user, camera, wait_for
+from tests.e2e.conftest import CHROMIUM, Site, log_in, open_as, open_page, poll, serve
+from tests.support.rtsp import RtspServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--autoplay-policy=no-user-gesture-required",
-]
 H264 = 'video/mp4; codecs="avc1.4D401E"'
 WIDTH = 640  # the test clips are 640x360
 # Failed requests the page makes on purpose: "who am I?" before login, a wrong password.
@@ -44,12 +30,6 @@ EXPECTED_HTTP_ERRORS = {("/api/v1/auth/me", 401), ("/api/v1/auth/login", 401)}
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (scripts/setup.sh --test installs it)"
 )
-
-
-@dataclass
-class Site:
-    cw: CityWatch
-    url: str
 
 
 @pytest.fixture(scope="module")
@@ -66,86 +46,14 @@ def site(rtsp: RtspServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     cw = CityWatch(settings, FAST)
     for name, role in [("olga", "operator"), ("ivan", "investigator"), ("vera", "viewer")]:
         add_user(cw, name, role)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(cw),
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started or not thread.is_alive(), 30, "uvicorn to start")
-        assert server.started, "uvicorn exited during start-up"
-        yield Site(cw, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        cw.stop()  # the app's shutdown stopped it already unless start-up failed; idempotent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@dataclass
-class JsErrors:
-    """Uncaught exceptions and console errors, less the failed requests we cause on purpose."""
-
-    seen: list[str] = field(default_factory=list)
-
-    def on_console(self, msg: ConsoleMessage) -> None:
-        if msg.type != "error":
-            return
-        url = msg.location.get("url", "")
-        for path, status in EXPECTED_HTTP_ERRORS:
-            if url.endswith(path) and f"status of {status}" in msg.text:
-                return
-        self.seen.append(f"console: {msg.text} ({url})")
-
-    def on_page_error(self, exc: Exception) -> None:
-        self.seen.append(f"uncaught: {exc}")
+    with serve(cw) as site:
+        yield site
 
 
 @pytest.fixture
 def page(browser: Browser, site: Site) -> Iterator[Page]:
-    """A fresh browser context (no cookies) on the site; fails on any JS error."""
-    context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
-    errors = JsErrors()
-    pg = context.new_page()
-    pg.on("console", errors.on_console)
-    pg.on("pageerror", errors.on_page_error)
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
-    if errors.seen:
-        pytest.fail("JavaScript errors on the page:\n" + "\n".join(errors.seen))
-
-
-def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    page.fill("#login-form [name=username]", username)
-    page.fill("#login-form [name=password]", password)
-    page.click("#login-form button[type=submit]")
-
-
-def open_as(page: Page, username: str) -> None:
-    page.goto("/")
-    page.wait_for_selector("#login-form", state="visible")
-    log_in(page, username)
-    page.wait_for_selector("#app-view", state="visible")
-
-
-def poll(page: Page, script: str, timeout: float, what: str) -> object:
-    """Evaluate `script` in the page until it returns something truthy."""
-    return wait_for(lambda: page.evaluate(script), timeout, what, step=0.25)
+    with open_page(browser, site, EXPECTED_HTTP_ERRORS) as pg:
+        yield pg
 
 
 TILES_JS = """() => [...document.querySelectorAll('#tiles .tile')].map(t => {
