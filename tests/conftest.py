@@ -7,6 +7,7 @@ SQLite or an embedded PostgreSQL server started for the session.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -193,3 +194,28 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: floa
             return value
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def alerts_on_websocket(
+    client: TestClient, cw: CityWatch, headers: dict[str, str], n: int, timeout: float, what: str
+) -> list[dict[str, Any]]:
+    """The first `n` alerts the command centre's WebSocket delivers (within `timeout`).
+
+    A thread reads the socket; whatever happens, it is unblocked with marker messages
+    through the runtime's hub and joined, so a failing test never hangs its teardown."""
+    got: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with client.websocket_connect("/api/v1/live?types=alert", headers=headers) as ws:
+            while len(got) < n:
+                got.append(ws.receive_json())
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        wait_for(lambda: len(got) >= n, timeout, what)
+    finally:
+        for _ in range(n):
+            cw.hub.publish({"type": "alert", "end_of_test": True})
+        listener.join(10)
+    return [a for a in got if not a.get("end_of_test")][:n]

@@ -13,7 +13,6 @@ Expected counts were checked by looking at the clips (contact sheets of both):
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,15 @@ from citywatch.config import (
     ZoneConfig,
 )
 from citywatch.store.models import Event, ZoneCount
-from tests.conftest import MEDIA_CACHE, add_user, camera, login, shared_video, wait_for
+from tests.conftest import (
+    MEDIA_CACHE,
+    add_user,
+    alerts_on_websocket,
+    camera,
+    login,
+    shared_video,
+    wait_for,
+)
 from tests.support.mosquitto import Mosquitto
 from tests.support.rtsp import RtspServer, to_ts
 
@@ -77,25 +84,14 @@ def test_people_and_cars_tracked_line_counted_alert_delivered(app_client: Any) -
             mqtt=MqttConfig(host="127.0.0.1", port=broker.port),
         )
         add_user(cw, "op", "operator")
-        ws_alerts: list[dict[str, Any]] = []
         headers = login(client, "op")
-
-        def listen() -> None:
-            with client.websocket_connect("/api/v1/live?types=alert", headers=headers) as ws:
-                while len(ws_alerts) < 2:
-                    ws_alerts.append(ws.receive_json())
-
-        listener = threading.Thread(target=listen, daemon=True)
-        listener.start()
         try:
-            wait_for(lambda: len(ws_alerts) >= 2, 60, "two vehicle-crossing alerts on the ws")
+            ws_alerts = alerts_on_websocket(
+                client, cw, headers, 2, 60, "two vehicle-crossing alerts on the ws"
+            )
             wait_for(lambda: _ended(cw, "people") >= 2, 30, "two people tracked to the end")
         finally:
             sub.loop_stop()
-            for _ in range(2):  # unblock the listener whatever happened
-                cw.hub.publish({"type": "alert", "end_of_test": True})
-            listener.join(10)
-        ws_alerts[:] = [a for a in ws_alerts if not a.get("end_of_test")][:2]
         status = client.get("/api/v1/cameras/street/analytics/status", headers=headers).json()
 
     assert status["state"] == "running" and status["analysed_fps"] > 3

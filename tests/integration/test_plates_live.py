@@ -8,7 +8,6 @@ UF2V5S (the labels in the data set agree).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from citywatch.analytics.models import load_spec
 from citywatch.config import AnalyticsConfig, DetectorConfig
-from tests.conftest import MEDIA_CACHE, SHARED_DATA, add_user, camera, login, wait_for
+from tests.conftest import MEDIA_CACHE, SHARED_DATA, add_user, alerts_on_websocket, camera, login
 from tests.support.rtsp import RtspServer, slideshow_ts
 
 PHOTOS = [
@@ -67,23 +66,8 @@ def test_hotlist_hit_from_rtsp_camera_to_websocket_alert(app_client: Any) -> Non
                 f"/api/v1/hotlists/{list_id}/entries", json={"plate": plate}, headers=inv
             )
             assert r.status_code in (200, 201), r.text
-        alerts: list[dict[str, Any]] = []
         op = login(client, "op")
-
-        def listen() -> None:
-            with client.websocket_connect("/api/v1/live?types=alert", headers=op) as ws:
-                while len(alerts) < 2:
-                    alerts.append(ws.receive_json())
-
-        listener = threading.Thread(target=listen, daemon=True)
-        listener.start()
-        try:
-            wait_for(lambda: len(alerts) >= 2, 60, "two hotlist alerts on the WebSocket")
-        finally:
-            for _ in range(2):  # unblock the listener whatever happened
-                cw.hub.publish({"type": "alert", "end_of_test": True})
-            listener.join(10)
-        alerts = [a for a in alerts if not a.get("end_of_test")][:2]
+        alerts = alerts_on_websocket(client, cw, op, 2, 60, "two hotlist alerts on the ws")
 
     by_entry = {a["entry"]: a for a in alerts}
     assert set(by_entry) == {"6HP995", "SL7C65"}
