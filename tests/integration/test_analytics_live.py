@@ -157,3 +157,27 @@ def test_missing_model_is_a_clear_error_and_recording_goes_on(
     assert r["state"] == "error"
     assert cw.cameras.health("cam").state == "online"
     time.sleep(0.1)
+
+
+def test_garbage_camera_does_not_disturb_analysis_of_others(app_client: Any) -> None:
+    """A camera sending random bytes: its analysis reports an error and retries; the
+    worker process and the other camera's analysis run on."""
+    _model_or_skip()
+    people = to_ts(shared_video("one-by-one-person-detection.mp4"),
+                   MEDIA_CACHE / "people-40s.ts", gop=10, seconds=40)  # fmt: skip
+    on = AnalyticsConfig(enabled=True, fps=5)
+    with RtspServer({"people": people}, garbage=("junk",)) as server:
+        cw, client = app_client(
+            [
+                camera("junk", server.url("junk"), analytics=on),
+                camera("people", server.url("people"), analytics=on),
+            ],
+            detector=DetectorConfig(workers=1),  # both cameras in the same worker process
+        )
+        wait_for(lambda: _ended(cw, "people") >= 1, 45, "a person tracked on the good camera")
+        people_status = cw.analytics.status["people"]
+        junk_status = cw.analytics.status.get("junk")
+    assert people_status.state == "running" and people_status.analysed_fps > 3
+    assert junk_status is not None and junk_status.analysed_fps == 0
+    with cw.db.session() as s:
+        assert not list(s.scalars(select(Event).where(Event.camera_id == "junk")))
