@@ -340,7 +340,9 @@ class PlateSearch:
                 PlateText.normalised.like(like)
             )
         else:
-            need = sorted(fragment_grams(pattern_fragments(pat)))
+            # The two rarest letter pairs select few candidates; intersecting common pairs
+            # (say "AB", which ends many Serbian plates) only costs. LIKE below is exact.
+            need = sorted(fragment_grams(pattern_fragments(pat)), key=self._df)[:2]
             ids = (
                 select(PlateGram.text_id)
                 .where(PlateGram.gram.in_(need))
