@@ -28,8 +28,8 @@ from citywatch.config import AnalyticsConfig, LineConfig
 SHARED = REPO.parent / "shared" / "data" / "video"
 
 
-def clip_1080p(src: Path) -> Path:
-    dst = MEDIA / f"{src.stem}-1080p.mp4"
+def _encoded(dst: Path, src: Path, video_args: list[str]) -> Path:
+    """`src` re-encoded with libx264 (GOP 25 or as given, no B-frames) into `dst`, once."""
     if not dst.exists():
         MEDIA.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -41,16 +41,11 @@ def clip_1080p(src: Path) -> Path:
                 "-y",
                 "-i",
                 str(src),
-                "-vf",
-                "scale=1920:1080",
+                *video_args,
                 "-c:v",
                 "libx264",
                 "-preset",
                 "veryfast",
-                "-b:v",
-                "4M",
-                "-g",
-                "25",
                 "-bf",
                 "0",
                 "-pix_fmt",
@@ -60,42 +55,19 @@ def clip_1080p(src: Path) -> Path:
             check=True,
         )
     return dst
+
+
+def clip_1080p(src: Path) -> Path:
+    return _encoded(
+        MEDIA / f"{src.stem}-1080p.mp4", src, ["-vf", "scale=1920:1080", "-b:v", "4M", "-g", "25"]
+    )
 
 
 def quiet_clip(src: Path) -> Path:
     """A quiet scene from real footage: the first 5 s of the people clip (an empty room,
     real sensor noise and compression), looped to 30 s."""
-    dst = MEDIA / "empty-room-30s.mp4"
-    if not dst.exists():
-        MEDIA.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                FFMPEG,
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-i",
-                str(src),
-                "-vf",
-                "trim=0:5,setpts=PTS-STARTPTS,loop=loop=5:size=50:start=0,setpts=N/10/TB",
-                "-r",
-                "10",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-g",
-                "20",
-                "-bf",
-                "0",
-                "-pix_fmt",
-                "yuv420p",
-                str(dst),
-            ],  # fmt: skip
-            check=True,
-        )
-    return dst
+    loop = "trim=0:5,setpts=PTS-STARTPTS,loop=loop=5:size=50:start=0,setpts=N/10/TB"
+    return _encoded(MEDIA / "empty-room-30s.mp4", src, ["-vf", loop, "-r", "10", "-g", "20"])
 
 
 def run(

@@ -202,29 +202,25 @@ def segment_info(segment_id: int, who: CanPlay, cw: Runtime) -> SegmentOut:
     return _segment_out(_segment(cw, who, segment_id))
 
 
-def _slice(path_size: tuple[int, int], which: str) -> tuple[int, int]:
-    init, size = path_size
-    return (0, init) if which == "init" else (init, size)
+def _segment_part(cw: Runtime, who: Principal, segment_id: int, part: str) -> bytes:
+    """The init segment (ftyp+moov) or the media (the fragments after it) of a file."""
+    path = cw.index.abs(_segment(cw, who, segment_id))
+    init, size = init_and_media_ranges(path)
+    start, stop = (0, init) if part == "init" else (init, size)
+    with path.open("rb") as f:
+        f.seek(start)
+        return f.read(stop - start)
 
 
 @router.get("/segments/{segment_id}/init.mp4")
 def segment_init(segment_id: int, who: CanPlay, cw: Runtime) -> Response:
-    seg = _segment(cw, who, segment_id)
-    path = cw.index.abs(seg)
-    start, stop = _slice(init_and_media_ranges(path), "init")
-    with path.open("rb") as f:
-        data = f.read(stop - start)
+    data = _segment_part(cw, who, segment_id, "init")
     return Response(data, media_type="video/mp4", headers={"Cache-Control": "private"})
 
 
 @router.get("/segments/{segment_id}/media.m4s")
 def segment_media(segment_id: int, who: CanPlay, cw: Runtime) -> Response:
-    seg = _segment(cw, who, segment_id)
-    path = cw.index.abs(seg)
-    start, stop = _slice(init_and_media_ranges(path), "media")
-    with path.open("rb") as f:
-        f.seek(start)
-        data = f.read(stop - start)
+    data = _segment_part(cw, who, segment_id, "media")
     return Response(data, media_type="video/iso.segment", headers={"Cache-Control": "private"})
 
 
