@@ -79,6 +79,9 @@ async function boot() {
   document.querySelector('[data-tab="playback"]').hidden = !can("playback");
   $("#alerts-panel").hidden = !can("live.view");
   $("#ed-play").hidden = !can("playback");
+  $("#tab-plates").hidden = !can("search");
+  $("#tab-hotlists").hidden = !can("search");
+  if (!mayEditHotlists()) document.querySelectorAll(".hl-edit").forEach((e) => (e.hidden = true));
   show("app");
   await refreshCameras();
   if (booted) return;
@@ -144,6 +147,7 @@ async function refreshCameras() {
   fillCameraSelect($("#pb-camera"), false);
   fillCameraSelect($("#ev-camera"), true);
   fillCameraSelect($("#ze-camera"), false);
+  fillCameraSelect($("#pl-camera"), true);
   updateStates();
 }
 
@@ -508,9 +512,9 @@ function addAlert(raw, source) {
   if (alertItems.has(a.id)) return;
   const li = h("li", {
     class: `alert prio-${a.priority}` + (source === "feed" ? " fresh" : ""),
-    dataset: { id: a.id, ts: a.ts, source, received: Date.now(), raisedAt: a.raised_at ?? "" },
+    dataset: { id: a.id, ts: a.ts, source, received: Date.now(), raisedAt: a.raised_at ?? "", kind: a.kind },
   });
-  const what = `${a.class || "object"} ${describe(a.kind, a.zone, a.direction)}`;
+  const what = a.kind === "hotlist" ? plateHitText(a) : `${a.class || "object"} ${describe(a.kind, a.zone, a.direction)}`;
   const open = h("button", {
     type: "button",
     class: "open",
@@ -526,6 +530,8 @@ function addAlert(raw, source) {
     h("span", { class: "where" }, camName(a.camera_id)),
   );
   li.append(open);
+  const hit = a.kind === "hotlist" ? plateHit(a) : null;
+  if (hit) li.append(hit);
   if (a.acknowledged_at) markAcked(li, a.acknowledged_by);
   else li.append(h("button", { type: "button", class: "ack", onclick: () => acknowledge(a.id, li) }, "Acknowledge"));
   // Newest first, by the time it happened.
@@ -540,6 +546,25 @@ function addAlert(raw, source) {
   }
   countAlerts();
   if (source === "feed") flashTile(a.camera_id);
+}
+
+// A hotlist hit: the plate read, its crop and a playback link (crops need the search
+// permission, playback the playback permission: shown only to those who have them).
+function plateHitText(a) {
+  const near = a.confusions ? ` (listed as ${a.entry}, ${a.confusions} OCR confusion)` : "";
+  return `plate ${a.plate} on “${a.hotlist}”${near}`;
+}
+
+function plateHit(a) {
+  const crop = a.crop && can("search")
+    ? h("img", { class: "plate-crop", src: a.crop, alt: `plate ${a.plate}`, title: a.reason || "" })
+    : null;
+  const at = a.playback ? new URL(a.playback, location.origin).searchParams : null;
+  const play = at && can("playback")
+    ? h("button", { type: "button", class: "play", "aria-label": `Play ${camName(a.camera_id)} at ${stamp(a.ts)}`,
+                    onclick: () => playAt(a.camera_id, Number(at.get("start")), Number(at.get("end")), null) }, "Play")
+    : null;
+  return crop || play ? h("div", { class: "plate-hit" }, crop, play) : null;
 }
 
 function markAcked(li, by) {
@@ -1204,6 +1229,423 @@ $("#add-form").addEventListener("submit", async (ev) => {
     refreshCameras();
   } catch (e) {
     $("#add-msg").textContent = e.message;
+  }
+});
+
+// Plates: search, a vehicle's trail on a map of the cameras, hotlists --------------------
+// Plate search, trails and hotlists need the "search" permission; every search and trail
+// states a purpose, which the API requires and audits with the query.
+const PL_PAGE = 50;
+const pl = { offset: 0, query: null, why: null, trail: null };
+const mayEditHotlists = () => can("search"); // the API guards hotlist changes by "search"
+const PL_HELP = {
+  exact: "Exact: spaces, dashes and case do not matter (“bg 123ab” finds BG 123-AB).",
+  partial: "Partial: * stands for any characters, ? for one (“*12*”, “BG12?AB”); without either, reads containing the text.",
+  fuzzy: "Fuzzy: reads up to 1 or 2 edits away; a usual OCR confusion (O/0, I/1, B/8, S/5) counts half an edit.",
+};
+const pct = (x) => `${Math.round(x * 100)}%`;
+
+function plateSearchQuery() {
+  const f = new FormData($("#plates-form"));
+  const q = new URLSearchParams({ q: (f.get("q") || "").trim(), mode: f.get("mode") });
+  if (f.get("mode") === "fuzzy") q.set("edits", f.get("edits"));
+  if (f.get("camera")) q.set("camera", f.get("camera"));
+  for (const k of ["start", "end"]) if (f.get(k)) q.set(k, fromInput(f.get(k)));
+  if (f.get("direction")) q.set("direction", f.get("direction"));
+  // No check here: the API refuses a search without a purpose, and its reason is shown.
+  const why = new URLSearchParams();
+  const purpose = (f.get("purpose") || "").trim(), caseRef = (f.get("case_ref") || "").trim();
+  if (purpose) why.set("purpose", purpose);
+  if (caseRef) why.set("case_ref", caseRef);
+  return { q, why };
+}
+
+const matchLabel = (r) => {
+  if (r.match === "fuzzy") return `≈ ${r.distance} edit${r.distance === 1 ? "" : "s"}`;
+  return r.match === "partial" ? "pattern" : "exact";
+};
+
+function plateCrop(r, cls = "plate-crop") {
+  return r.crop_url
+    ? h("img", { class: cls, src: r.crop_url, alt: `plate ${r.text}`, loading: "lazy" })
+    : h("span", { class: cls + " none" }, "no crop");
+}
+
+function playButton(r, label = "Play") {
+  if (!can("playback")) return null;
+  return h("button", { type: "button", class: "play", "aria-label": `Play ${camName(r.camera_id)} at ${stamp(r.ts)}`,
+                       onclick: () => playAt(r.camera_id, r.playback.start, r.playback.end, pl.why) }, label);
+}
+
+function plateRow(r, rank) {
+  const kind = r.format || "unformatted";
+  return h("tr", { dataset: { id: r.id, ts: r.ts, camera: r.camera_id, plate: r.normalised, rank } },
+    h("td", { class: "num rank" }, String(rank)),
+    h("td", {}, plateCrop(r)),
+    h("td", {}, h("span", { class: "plate-text" }, r.text), h("span", { class: "muted small fmt" }, kind)),
+    h("td", { class: "match" }, matchLabel(r)),
+    h("td", { class: "cam" }, camName(r.camera_id)),
+    h("td", {}, timeEl(r.ts, stamp(r.ts))),
+    h("td", { class: "num conf" }, pct(r.confidence)),
+    h("td", { class: "dir" }, r.direction || "–"),
+    h("td", { class: "actions" },
+      h("button", { type: "button", class: "trail-btn", "aria-label": `Where was ${r.text}`,
+                    onclick: () => loadTrail(r.normalised, r.text) }, "Where was it"),
+      playButton(r)),
+  );
+}
+
+async function searchPlates() {
+  const { q, why } = plateSearchQuery();
+  $("#pl-error").textContent = "";
+  const params = new URLSearchParams([...q, ...why, ["limit", PL_PAGE], ["offset", pl.offset]]);
+  let page;
+  try {
+    page = await api("/plates/search?" + params);
+  } catch (e) {
+    $("#pl-error").textContent = `Search refused: ${e.message}`;
+    $("#pl-summary").textContent = "";
+    $("#pl-results").hidden = true;
+    $("#pl-results tbody").replaceChildren();
+    $("#pl-prev").disabled = $("#pl-next").disabled = true;
+    return;
+  }
+  pl.query = q;
+  pl.why = why;
+  const rows = page.items.map((r, i) => plateRow(r, page.offset + i + 1));
+  $("#pl-results tbody").replaceChildren(...rows);
+  $("#pl-results").hidden = !rows.length;
+  const order = q.get("mode") === "fuzzy" ? "closest first, then newest" : "newest first";
+  $("#pl-summary").textContent = rows.length
+    ? `Reads ${page.offset + 1}–${page.offset + rows.length} for “${q.get("q")}”, ${order}. This search is in the audit log.`
+    : `No reads match “${q.get("q")}”. This search is in the audit log.`;
+  $("#pl-prev").disabled = page.offset === 0;
+  $("#pl-next").disabled = rows.length < PL_PAGE;
+}
+
+$("#plates-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  pl.offset = 0;
+  searchPlates();
+});
+$("#pl-prev").addEventListener("click", () => { pl.offset = Math.max(0, pl.offset - PL_PAGE); searchPlates(); });
+$("#pl-next").addEventListener("click", () => { pl.offset += PL_PAGE; searchPlates(); });
+$("#pl-mode").addEventListener("change", (ev) => {
+  $("#pl-edits").disabled = ev.target.value !== "fuzzy";
+  $("#pl-help").textContent = PL_HELP[ev.target.value] + " Every search needs a purpose (a case or a reason) and is audited.";
+});
+$("#pl-mode").dispatchEvent(new Event("change"));
+
+// Open the Playback tab at a moment of a camera. With a stated purpose (the search's),
+// it plays at once; otherwise it asks for one first.
+function playAt(cameraId, start, end, why) {
+  showTab("playback");
+  const form = $("#playback-form");
+  const f = form.elements;
+  const t0 = Math.floor(start);
+  f.namedItem("camera").value = cameraId;
+  f.namedItem("start").value = toInput(t0);
+  f.namedItem("minutes").value = String(Math.max(1, Math.ceil((end - t0) / 60)));
+  const purpose = f.namedItem("purpose");
+  if (why?.get("purpose")) {
+    purpose.value = why.get("purpose");
+    f.namedItem("case_ref").value = why.get("case_ref") || "";
+    $("#pb-hint").textContent = "";
+    form.requestSubmit();
+  } else {
+    $("#pb-hint").textContent = `State the purpose, then Play: ${camName(cameraId)} from ${stamp(t0)}.`;
+    purpose.focus();
+  }
+}
+
+// Trail: the plate's reads in time order, on a plot of the cameras' coordinates.
+async function loadTrail(plate, text) {
+  const box = $("#pl-trail");
+  box.hidden = false;
+  $("#pl-trail-title").textContent = `Where was ${text}`;
+  $("#pl-trail-error").textContent = "";
+  $("#pl-trail-summary").textContent = "Loading…";
+  const params = new URLSearchParams([["plate", plate], ...(pl.why || [])]);
+  for (const k of ["start", "end"]) if (pl.query?.get(k)) params.set(k, pl.query.get(k));
+  let t;
+  try {
+    t = await api("/plates/trail?" + params);
+  } catch (e) {
+    $("#pl-trail-summary").textContent = "";
+    $("#pl-trail-error").textContent = `Trail refused: ${e.message}`;
+    return;
+  }
+  pl.trail = t;
+  const pts = t.points;
+  const places = new Set(pts.map((p) => p.camera_id));
+  const range = pl.query?.get("start") || pl.query?.get("end") ? " in the searched time range" : "";
+  $("#pl-trail-summary").textContent = pts.length
+    ? `${pts.length} sighting${pts.length === 1 ? "" : "s"} at ${places.size} camera${places.size === 1 ? "" : "s"}${range}, ` +
+      `${stamp(pts[0].ts)} to ${stamp(pts[pts.length - 1].ts)}, oldest first.`
+    : `No sightings${range}.`;
+  drawTrailMap(pts);
+  $("#pl-trail-list").replaceChildren(...pts.map((p, i) => trailItem(p, i, pts[i - 1])));
+  box.scrollIntoView({ block: "nearest" });
+}
+
+function trailItem(p, i, prev) {
+  const gap = prev ? h("span", { class: "gap muted" }, `+${span(p.ts - prev.ts)}`) : null;
+  const where = p.lat == null || p.lon == null
+    ? h("span", { class: "muted small" }, "camera has no map position")
+    : h("span", { class: "muted small" }, p.address || `${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}`);
+  const li = h("li", { dataset: { n: i + 1, ts: p.ts, camera: p.camera_id } },
+    h("span", { class: "stop-no", "aria-hidden": "true" }, String(i + 1)),
+    plateCrop(p, "plate-crop small"),
+    h("span", { class: "stop-info" },
+      h("span", {}, timeEl(p.ts, stamp(p.ts)), " ", gap),
+      h("span", { class: "cam" }, `${p.camera_name} (${p.camera_id})`),
+      where,
+      h("span", { class: "muted small" }, `${p.text}, ${pct(p.confidence)}${p.direction ? ", " + p.direction : ""}`)),
+    playButton(p),
+  );
+  const mark = (on) => document.querySelector(`#pl-map .stop[data-n="${i + 1}"]`)?.classList.toggle("hi", on);
+  li.addEventListener("mouseenter", () => mark(true));
+  li.addEventListener("mouseleave", () => mark(false));
+  return li;
+}
+
+// An equirectangular plot (x scaled by cos(latitude)), fitted to the bounding box of the
+// cameras; no tiles, no network. Several sightings at one camera sit in a ring round it.
+function drawTrailMap(pts) {
+  const W = 640, H = 420, M = 48;
+  const map = $("#pl-map");
+  const located = new Map(); // camera id -> {lat, lon, name}
+  for (const c of cameras) {
+    const loc = c.location || {};
+    if (loc.lat != null && loc.lon != null) located.set(c.id, { lat: loc.lat, lon: loc.lon, name: c.name });
+  }
+  for (const p of pts) if (p.lat != null && p.lon != null) located.set(p.camera_id, { lat: p.lat, lon: p.lon, name: p.camera_name });
+  map.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const kids = [svg("defs", {}, svg("marker", { id: "pl-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+    svg("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow-head" })))];
+  kids.push(svg("rect", { x: 0, y: 0, width: W, height: H, class: "map-bg" }));
+  if (!located.size) {
+    kids.push(svg("text", { x: W / 2, y: H / 2, class: "map-note", "text-anchor": "middle" }, "No camera has a map position."));
+    map.replaceChildren(...kids);
+    map.dataset.points = "0";
+    return;
+  }
+  const all = [...located.values()];
+  const lat0 = all.reduce((a, c) => a + c.lat, 0) / all.length;
+  const kx = Math.cos((lat0 * Math.PI) / 180);
+  const xs = all.map((c) => c.lon * kx), ys = all.map((c) => c.lat);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const dx = x1 - x0, dy = y1 - y0;
+  const s = dx || dy ? Math.min(dx ? (W - 2 * M) / dx : Infinity, dy ? (H - 2 * M) / dy : Infinity) : 1;
+  const proj = (c) => [W / 2 + (c.lon * kx - (x0 + x1) / 2) * s, H / 2 - (c.lat - (y0 + y1) / 2) * s];
+  // A scale bar: degrees of latitude are ~111.32 km.
+  if (dx || dy) {
+    const pxPerM = s / 111320;
+    const target = 120 / pxPerM;
+    const unit = 10 ** Math.floor(Math.log10(target));
+    const len = [5, 2, 1].map((k) => k * unit).find((v) => v <= target) || unit;
+    const bar = len * pxPerM;
+    kids.push(svg("g", { class: "scale" },
+      svg("line", { x1: 12, y1: H - 14, x2: 12 + bar, y2: H - 14 }),
+      svg("text", { x: 12, y: H - 20 }, len >= 1000 ? `${len / 1000} km` : `${len} m`)));
+  }
+  const visits = new Map();
+  pts.forEach((p) => visits.set(p.camera_id, (visits.get(p.camera_id) || 0) + 1));
+  for (const [id, c] of located) {
+    const [x, y] = proj(c);
+    const g = svg("g", { class: "cam" + (visits.has(id) ? " seen" : "") },
+      svg("circle", { cx: x, cy: y, r: 6 }),
+      svg("text", { x: x + 10, y: y - 10 }, c.name),
+      svg("title", {}, `${c.name} (${id})`));
+    g.setAttribute("data-camera", id);
+    kids.push(g);
+  }
+  // Positions of the numbered stops: one per located sighting.
+  const seenAt = new Map();
+  const stops = [];
+  pts.forEach((p, i) => {
+    const c = located.get(p.camera_id);
+    if (!c || p.lat == null || p.lon == null) return;
+    const [cx, cy] = proj(c);
+    const k = visits.get(p.camera_id), j = seenAt.get(p.camera_id) || 0;
+    seenAt.set(p.camera_id, j + 1);
+    const a = (2 * Math.PI * j) / k - Math.PI / 2, r = k > 1 ? 18 : 0;
+    stops.push({ n: i + 1, p, x: cx + r * Math.cos(a), y: cy + r * Math.sin(a) });
+  });
+  const R = 10;
+  for (let i = 1; i < stops.length; i++) {
+    const a = stops[i - 1], b = stops[i];
+    const len = Math.hypot(b.x - a.x, b.y - a.y);
+    if (len < 2 * R + 4) continue;
+    const ux = (b.x - a.x) / len, uy = (b.y - a.y) / len;
+    kids.push(svg("line", { class: "leg", x1: a.x + ux * R, y1: a.y + uy * R, x2: b.x - ux * (R + 1), y2: b.y - uy * (R + 1),
+                            "marker-end": "url(#pl-arrow)", "data-from": a.n, "data-to": b.n }));
+  }
+  for (const st of stops) {
+    const g = svg("g", { class: "stop" },
+      svg("circle", { cx: st.x, cy: st.y, r: R }),
+      svg("text", { x: st.x, y: st.y, "text-anchor": "middle", "dominant-baseline": "central" }, String(st.n)),
+      svg("title", {}, `${st.n}: ${st.p.camera_name}, ${stamp(st.p.ts)}`));
+    Object.assign(g.dataset, { n: st.n, ts: st.p.ts, camera: st.p.camera_id, x: st.x.toFixed(1), y: st.y.toFixed(1) });
+    kids.push(g);
+  }
+  map.replaceChildren(...kids);
+  map.dataset.points = String(stops.length);
+}
+$("#pl-trail-close").addEventListener("click", () => { $("#pl-trail").hidden = true; });
+
+// Hotlists ------------------------------------------------------------------------------
+const hl = { lists: [], selected: null };
+const hlWhen = (ts) => (ts == null ? "never" : stamp(ts));
+const hlExpired = (x) => x.expires_at != null && x.expires_at * 1000 <= Date.now();
+
+async function loadHotlists(select = hl.selected) {
+  $("#hl-error").textContent = "";
+  try {
+    hl.lists = (await api("/hotlists")).items;
+  } catch (e) {
+    $("#hl-error").textContent = e.message;
+    return;
+  }
+  $("#hl-lists").replaceChildren(...hl.lists.map((x) => h("li", {},
+    h("button", { type: "button", class: `hl-item prio-${x.priority}` + (x.id === select ? " selected" : ""),
+                  dataset: { id: x.id }, "aria-current": x.id === select ? "true" : null, onclick: () => openHotlist(x.id) },
+      h("span", { class: "name" }, x.name),
+      h("span", { class: "prio" }, x.priority),
+      h("span", { class: "muted small" }, `owner ${x.owner}` + (hlExpired(x) ? ", expired" : x.expires_at ? `, until ${hlWhen(x.expires_at)}` : ""))))));
+  $("#hl-empty").hidden = hl.lists.length > 0;
+  if (select != null && hl.lists.some((x) => x.id === select)) await openHotlist(select);
+  else {
+    hl.selected = null;
+    $("#hl-detail").hidden = true;
+  }
+}
+onTab.hotlists = () => loadHotlists();
+
+async function openHotlist(id) {
+  hl.selected = id;
+  document.querySelectorAll("#hl-lists .hl-item").forEach((b) => {
+    b.classList.toggle("selected", Number(b.dataset.id) === id);
+    if (Number(b.dataset.id) === id) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  });
+  const box = $("#hl-detail");
+  $("#hl-d-error").textContent = "";
+  $("#hl-confirm").hidden = true;
+  let x;
+  try {
+    x = await api(`/hotlists/${id}`);
+  } catch (e) {
+    $("#hl-d-error").textContent = e.message;
+    return;
+  }
+  if (hl.selected !== id) return;
+  box.hidden = false;
+  box.dataset.id = String(id);
+  $("#hl-form").hidden = true;
+  $("#hl-d-title").textContent = x.name;
+  const prio = $("#hl-d-prio");
+  prio.textContent = x.priority;
+  prio.className = `badge prio-${x.priority}`;
+  const facts = [
+    ["Owner", x.owner], ["Reason", x.reason], ["Legal basis", x.legal_basis],
+    ["Expires", hlWhen(x.expires_at) + (hlExpired(x) ? " (expired: no alerts)" : "")],
+    ["Created", `${stamp(x.created_at)} by ${x.created_by}`],
+  ];
+  $("#hl-d-meta").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  const edit = mayEditHotlists();
+  $("#hl-entries tbody").replaceChildren(...x.entries.map((e) => h("tr", { dataset: { id: e.id, plate: e.plate } },
+    h("td", {}, h("span", { class: "plate-text" }, e.plate)),
+    h("td", {}, e.reason || "–"),
+    h("td", {}, hlWhen(e.expires_at) + (hlExpired(e) ? " (expired)" : "")),
+    h("td", { class: "muted small" }, `${stamp(e.created_at)} by ${e.created_by}`),
+    edit ? h("td", {}, h("button", { type: "button", class: "remove", "aria-label": `Remove ${e.plate}`,
+                                    onclick: (ev) => removeEntry(id, e, ev.target) }, "Remove")) : null)));
+  $("#hl-entries").hidden = !x.entries.length;
+  $("#hl-entries-empty").hidden = x.entries.length > 0;
+  $("#hl-confirm-text").textContent = `Delete “${x.name}” and its ${x.entries.length} entr${x.entries.length === 1 ? "y" : "ies"}?`;
+}
+
+async function removeEntry(id, e, btn) {
+  btn.disabled = true;
+  $("#hl-d-error").textContent = "";
+  try {
+    await api(`/hotlists/${id}/entries/${e.id}`, { method: "DELETE" });
+    await openHotlist(id);
+    $("#hl-d-msg").textContent = `Removed ${e.plate}.`;
+  } catch (err) {
+    btn.disabled = false;
+    $("#hl-d-error").textContent = `Not removed: ${err.message}`;
+  }
+}
+
+// Problem details of a refused body: the first field and why, else the detail.
+function fieldProblem(e) {
+  const err = e.body?.errors?.[0];
+  if (!err) return e.message;
+  const field = (err.loc || []).filter((p) => p !== "body").join(".");
+  return field ? `${field}: ${err.msg}` : err.msg;
+}
+
+$("#hl-new").addEventListener("click", () => {
+  $("#hl-form").hidden = false;
+  $("#hl-detail").hidden = true;
+  $("#hl-form-error").textContent = "";
+  $("#hl-form [name=name]").focus();
+});
+$("#hl-form-cancel").addEventListener("click", () => {
+  $("#hl-form").reset();
+  $("#hl-form").hidden = true;
+  if (hl.selected != null) openHotlist(hl.selected);
+});
+$("#hl-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const body = {
+    name: f.get("name"), reason: f.get("reason"), legal_basis: f.get("legal_basis"), priority: f.get("priority"),
+    owner: (f.get("owner") || "").trim() || null,
+    expires_at: f.get("expires_at") ? fromInput(f.get("expires_at")) : null,
+  };
+  $("#hl-form-error").textContent = "";
+  try {
+    const x = await sendJson("/hotlists", "POST", body);
+    ev.target.reset();
+    ev.target.hidden = true;
+    await loadHotlists(x.id);
+    $("#hl-d-msg").textContent = `Created “${x.name}”.`;
+  } catch (e) {
+    $("#hl-form-error").textContent = `Not created: ${fieldProblem(e)}`;
+  }
+});
+$("#hl-entry-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const id = hl.selected;
+  const f = new FormData(ev.target);
+  const body = { plate: f.get("plate"), reason: f.get("reason") || "",
+                 expires_at: f.get("expires_at") ? fromInput(f.get("expires_at")) : null };
+  $("#hl-d-error").textContent = "";
+  $("#hl-d-msg").textContent = "";
+  try {
+    const e = await sendJson(`/hotlists/${id}/entries`, "POST", body);
+    ev.target.reset();
+    await openHotlist(id);
+    $("#hl-d-msg").textContent = `Added ${e.plate}.`;
+  } catch (e) {
+    $("#hl-d-error").textContent = `Not added: ${fieldProblem(e)}`;
+  }
+});
+$("#hl-delete").addEventListener("click", () => { $("#hl-confirm").hidden = false; $("#hl-confirm-no").focus(); });
+$("#hl-confirm-no").addEventListener("click", () => { $("#hl-confirm").hidden = true; });
+$("#hl-confirm-yes").addEventListener("click", async () => {
+  const id = hl.selected;
+  try {
+    await api(`/hotlists/${id}`, { method: "DELETE" });
+    hl.selected = null;
+    $("#hl-detail").hidden = true;
+    await loadHotlists(null);
+    $("#hl-error").textContent = "";
+  } catch (e) {
+    $("#hl-d-error").textContent = `Not deleted: ${e.message}`;
   }
 });
 
