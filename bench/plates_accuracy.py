@@ -13,12 +13,18 @@ baseline in the same run, and reads per vehicle track on a video (single frame v
    are anonymised in the dataset: a read is right when it matches the label with each
    anonymised position taken as any one character or none). End to end (our box matched to
    a label) and OCR only on the dataset's crops (rapidocr vs Tesseract).
-3. car-detection.mp4: NanoDet vehicles + the CityWatch tracker, plates read inside each
-   vehicle box every ``--every`` frames; per track: reads on a single frame (the frame where
-   the vehicle box is largest, what a one-shot reader does) vs the fused read over all
-   frames. The clip has no plate labels: counts only.
+3. Vehicle crops (openalpr-us): NanoDet finds the vehicles in each photo; the plate is read
+   inside the vehicle box that holds the labelled plate (``read(image, vehicle_box=...)``,
+   what the pipeline does for each vehicle track): exact reads and time per vehicle.
 
-    .venv/bin/python -m bench.plates_accuracy [--limit N] [--no-video] [--no-tesseract]
+Plate detector settings (``--detector``, comma-separated, each run in turn on the same
+images, side by side at the end): ``fixed`` = the model file's graph as it is (640x640 fp16
+square letterbox, the original way); ``fast`` = the graph cut to its box head, fp32, input
+letterboxed to the image's own aspect ratio, small images enlarged at most ``--max-upscale``
+times (see citywatch/analytics/plates/detector.py). Reads per vehicle track on video
+(single frame vs fusion) are in ``bench.plates_fusion``.
+
+    .venv/bin/python -m bench.plates_accuracy [--limit N] [--detector fixed,fast] [--no-tesseract]
     .venv/bin/python -m bench.plates_accuracy --cli    # openalpr via `citywatch plates read --json`
 """
 
@@ -42,13 +48,12 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.common import REPO
-from citywatch.analytics.plates import PlateRead, PlateReader, fuse, load_image
+from citywatch.analytics.plates import PlateDetector, PlateReader, load_image
 from citywatch.analytics.plates.reader import clean_ocr_text
 
 DATA = Path(os.environ.get("CITYWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 OPENALPR = DATA / "plates" / "openalpr-us"
 UC3M = DATA / "plates" / "uc3m-lp"
-VIDEO = DATA / "video" / "car-detection.mp4"
 
 Box = tuple[float, float, float, float]
 Image = npt.NDArray[np.uint8]
@@ -186,6 +191,8 @@ def bench_openalpr(
     items = openalpr_labels(limit)
     ours, tess_e2e, ocr_ours, ocr_tess = Tally(), Tally(), Tally(), Tally()
     times: list[float] = []
+    det_ms: list[float] = []  # inside read(): the plate detector
+    read_ms: list[float] = []  # inside read(): crops, OCR and formats of the boxes found
     ocr_ms: list[float] = []
     tess_ms: list[float] = []
     cli = cli_reads([p for p, _, _ in items]) if use_cli else {}
@@ -200,8 +207,10 @@ def bench_openalpr(
             reads = reader.read(image)
             ms = (time.perf_counter() - t0) * 1e3
             found_boxes = [(r.box, r.normalised) for r in reads]
+            det_ms.append(reader.last_timing.detect_ms)
+            read_ms.append(reader.last_timing.ocr_ms)
         times.append(ms)
-        hits = [(b, t) for b, t in found_boxes if iou(b, gt_box) >= 0.3]  # type: ignore[arg-type]
+        hits = [(b, t) for b, t in found_boxes if iou(b, gt_box) >= 0.3]
         best = hits[0][1] if hits else None
         if hits:
             exact = [t for _, t in hits if t == plate]
@@ -216,9 +225,9 @@ def bench_openalpr(
         ocr_ours.add(plate, r.normalised if r else "", True)
         if tess is not None:
             # the same detected crops, read by Tesseract
-            det_boxes = [b for b, _ in found_boxes if iou(b, gt_box) >= 0.3]  # type: ignore[arg-type]
+            det_boxes = [b for b, _ in found_boxes if iou(b, gt_box) >= 0.3]
             if det_boxes:
-                txt, _ = tess.recognise(crop(image, det_boxes[0]))  # type: ignore[arg-type]
+                txt, _ = tess.recognise(crop(image, det_boxes[0]))
                 tess_e2e.add(plate, clean_ocr_text(txt), True)
             else:
                 tess_e2e.add(plate, None, False)
@@ -233,6 +242,10 @@ def bench_openalpr(
     for line in ours.rows("platedet + rapidocr (ours), end to end"):
         print(line)
     print(f"    time per image (whole photo, 1 thread): {ms_stats(times)}")
+    if det_ms:
+        print(
+            f"      of which plate detector: {ms_stats(det_ms)}; OCR + formats: {ms_stats(read_ms)}"
+        )
     if tess is not None:
         for line in tess_e2e.rows("platedet + Tesseract (baseline), end to end"):
             print(line)
@@ -250,6 +263,8 @@ def bench_openalpr(
         "ocr_rapidocr": vars(ocr_ours),
         "ocr_tesseract": vars(ocr_tess),
         "ms": times,
+        "detect_ms": det_ms,
+        "ocr_ms": read_ms,
     }
 
 
@@ -291,8 +306,8 @@ def bench_uc3m(reader: PlateReader, tess: Tesseract | None, limit: int | None) -
         for line in label.read_text().splitlines() if label.exists() else []:
             _, cx, cy, bw, bh = (float(v) for v in line.split())
             gts.append(((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
+        found = reader.detector.detect(image)  # every box, for recall and precision
         t0 = time.perf_counter()
-        found = reader.detector.detect(image)
         reads = reader.read(image)
         times.append((time.perf_counter() - t0) * 1e3)
         n_gt += len(gts)
@@ -335,7 +350,7 @@ def bench_uc3m(reader: PlateReader, tess: Tesseract | None, limit: int | None) -
         f"  end to end, photos with one plate: visible characters all right "
         f"{pct(e2e_right, e2e_n)}, <=1 wrong {pct(e2e_one, e2e_n)}"
     )
-    print(f"    time per image (detector + read, 1 thread): {ms_stats(times)}")
+    print(f"    time per image (PlateReader.read, 1 thread): {ms_stats(times)}")
     print(
         f"  OCR only on the {n_crops} dataset crops: rapidocr all visible right "
         f"{pct(ocr_ours, n_crops)}, <=1 wrong {pct(ocr_ours1, n_crops)}"
@@ -351,100 +366,177 @@ def bench_uc3m(reader: PlateReader, tess: Tesseract | None, limit: int | None) -
         "gt": n_gt,
         "e2e": [e2e_right, e2e_one, e2e_n],
         "ocr": [ocr_ours, ocr_ours1, ocr_tess, ocr_tess1, n_crops],
+        "ms": times,
     }
 
 
-# 3. video tracks ---------------------------------------------------------------------------
-def bench_video(reader: PlateReader, every: int, max_frames: int | None) -> dict[str, Any]:
-    import av
+# 3. vehicle crops --------------------------------------------------------------------------
+VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle")
 
+
+def vehicle_boxes(limit: int | None) -> dict[Path, Box | None]:
+    """Per openalpr photo: the NanoDet vehicle box that holds the labelled plate's centre
+    (the largest if several), or None."""
     from citywatch.analytics.detector import load_detector
-    from citywatch.analytics.tracker import Tracker
 
-    detector = load_detector("nanodet")
-    tracker: Tracker | None = None
-    per_track: dict[int, list[tuple[float, PlateRead | None]]] = defaultdict(list)
-    frames = 0
-    t_plates: list[float] = []
-    with av.open(str(VIDEO)) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or 25)
-        for index, frame in enumerate(container.decode(stream)):
-            if max_frames and index >= max_frames:
-                break
-            if index % every:
-                continue
-            frames += 1
-            image = frame.to_ndarray(format="bgr24")
-            if tracker is None:
-                tracker = Tracker(diagonal=float(np.hypot(*image.shape[:2])))
-            dets = [d for d in detector.detect(image) if d.class_name != "person"]
-            update = tracker.update(dets, index / fps)
-            for track in update.active:
-                x1, y1, x2, y2 = track.box
+    detector = load_detector("nanodet", classes=VEHICLE_CLASSES, threshold=0.3)
+    out: dict[Path, Box | None] = {}
+    for path, (x1, y1, x2, y2), _ in openalpr_labels(limit):
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        boxes = [
+            d.box
+            for d in detector.detect(load_image(path))
+            if d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3]
+        ]
+        out[path] = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), default=None)
+    return out
+
+
+def bench_vehicle_crops(
+    reader: PlateReader, limit: int | None, vehicles: dict[Path, Box | None]
+) -> dict[str, Any]:
+    tally = Tally()
+    times: list[float] = []
+    sides: list[int] = []
+    for path, _, plate in openalpr_labels(limit):
+        box = vehicles.get(path)
+        if box is None:
+            continue
+        image = load_image(path)
+        t0 = time.perf_counter()
+        reads = reader.read(image, vehicle_box=box)
+        times.append((time.perf_counter() - t0) * 1e3)
+        sides.append(round(max(box[2] - box[0], box[3] - box[1])))
+        texts = [r.normalised for r in reads]
+        best = plate if plate in texts else (texts[0] if texts else None)
+        tally.add(plate, best, bool(reads))
+    print(
+        f"\n== openalpr-us vehicle crops: {tally.n} photos with a NanoDet vehicle around the "
+        f"plate (vehicle box longest side median {np.median(sides) if sides else 0:.0f} px)"
+    )
+    for line in tally.rows("read inside the vehicle box"):
+        print(line)
+    print(f"    time per vehicle (detector + OCR, 1 thread): {ms_stats(times)}")
+    return {"tally": vars(tally), "ms": times}
+
+
+def interleaved(detectors: dict[str, PlateDetector], n: int) -> dict[str, list[float]]:
+    """Plate detector time per call, the settings taking turns on each image (so a change
+    in machine load hits them alike): n openalpr photos, then n vehicle boxes of them
+    (rounded to the box NanoDet would give: the labelled plate's surroundings), then the
+    first n uc3m photos (320x240)."""
+    sets: dict[str, list[Image]] = {"openalpr photo": [], "vehicle crop": [], "uc3m photo": []}
+    for path, (x1, y1, x2, y2), _ in openalpr_labels(n):
+        image = load_image(path)
+        sets["openalpr photo"].append(image)
+        w, h = x2 - x1, y2 - y1  # a car is about 4 plates wide and 5 plates high around it
+        a, b = int(max(0, x1 - 1.5 * w)), int(max(0, y1 - 3.5 * h))
+        sets["vehicle crop"].append(
+            np.ascontiguousarray(image[b : int(y2 + 1.5 * h), a : int(x2 + 1.5 * w)])
+        )
+    for path in sorted((UC3M / "LP" / "images" / "val").glob("*.jpg"))[:n]:
+        sets["uc3m photo"].append(load_image(path))
+    out: dict[str, list[float]] = {}
+    print(f"\n== plate detector alone, settings taking turns ({n} images a set, 1 thread)")
+    for name, images in sets.items():
+        ms: dict[str, list[float]] = {mode: [] for mode in detectors}
+        for image in images:
+            for mode, det in detectors.items():
                 t0 = time.perf_counter()
-                reads = reader.read(image, vehicle_box=track.box)
-                t_plates.append((time.perf_counter() - t0) * 1e3)
-                per_track[track.id].append(((x2 - x1) * (y2 - y1), reads[0] if reads else None))
-    tracks = len(per_track)
-    with_plate = sum(any(r is not None for _, r in v) for v in per_track.values())
-    single = fused = fused_formatted = single_formatted = 0
-    examples = []
-    for tid, seen in per_track.items():
-        _, largest = max(seen, key=lambda s: s[0])
-        if largest is not None:
-            single += 1
-            single_formatted += largest.format != "unformatted"
-        reads = [r for _, r in seen if r is not None]
-        result = fuse(reads) if reads else None
-        if result is not None:
-            fused += 1
-            fused_formatted += result.format != "unformatted"
-            examples.append(
-                f"track {tid}: {result.text} ({result.format}, conf "
-                f"{result.confidence:.2f}, {result.agreeing}/{result.reads} frames agree)"
+                det.detect(image)
+                ms[mode].append((time.perf_counter() - t0) * 1e3)
+        sizes = np.median([max(i.shape[:2]) for i in images]) if images else 0
+        line = ", ".join(f"{mode} {ms_stats(v)}" for mode, v in ms.items())
+        print(f"  {name} (longest side median {sizes:.0f} px): {line}")
+        for mode, v in ms.items():
+            out[f"{name}/{mode}"] = v
+    return out
+
+
+def summary(results: dict[str, dict[str, Any]]) -> None:
+    """One line per detector setting, side by side."""
+    print("\n== summary (1 thread)")
+    for mode, r in results.items():
+        parts = [f"{mode:>6}:"]
+        if "openalpr" in r:
+            o = r["openalpr"]["ours"]
+            a = np.asarray(r["openalpr"]["ms"])
+            parts.append(
+                f"openalpr exact {100 * o['exact'] / o['n']:.1f} %, <=1 wrong "
+                f"{100 * o['one_off'] / o['n']:.1f} %, {a.mean():.0f}/{np.median(a):.0f}/"
+                f"{np.percentile(a, 95):.0f} ms (mean/median/p95)"
             )
-    print(f"\n== {VIDEO.name}: {frames} frames analysed (every {every}), {tracks} vehicle tracks")
-    print(f"  tracks with a plate box in any frame: {pct(with_plate, tracks)}")
-    print(
-        f"  single frame (largest vehicle box): a read on {pct(single, tracks)} "
-        f"(fits a format: {single_formatted})"
-    )
-    print(
-        f"  fused over the track's frames: a read on {pct(fused, tracks)} "
-        f"(fits a format: {fused_formatted})"
-    )
-    print(f"  plate reading per vehicle box: {ms_stats(t_plates)}")
-    for line in examples[:15]:
-        print("   ", line)
-    return {"tracks": tracks, "with_plate": with_plate, "single": single, "fused": fused}
+        if "uc3m" in r:
+            u = r["uc3m"]
+            a = np.asarray(u["ms"])
+            parts.append(
+                f"uc3m recall {100 * u['tp'] / max(1, u['gt']):.1f} %, precision "
+                f"{100 * u['tp'] / max(1, u['tp'] + u['fp']):.1f} %, {a.mean():.0f}/"
+                f"{np.median(a):.0f}/{np.percentile(a, 95):.0f} ms"
+            )
+        if "vehicles" in r:
+            v = r["vehicles"]["tally"]
+            a = np.asarray(r["vehicles"]["ms"])
+            parts.append(
+                f"vehicle crops exact {100 * v['exact'] / max(1, v['n']):.1f} %, "
+                f"{a.mean():.0f}/{np.median(a):.0f}/{np.percentile(a, 95):.0f} ms"
+            )
+        print(f"  {parts[0]} " + "; ".join(parts[1:]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")
-    ap.add_argument("--no-video", action="store_true")
     ap.add_argument("--no-uc3m", action="store_true")
     ap.add_argument("--no-openalpr", action="store_true")
+    ap.add_argument("--no-vehicles", action="store_true", help="Skip the vehicle-crop part.")
     ap.add_argument("--no-tesseract", action="store_true")
     ap.add_argument("--cli", action="store_true", help="openalpr via `citywatch plates read`.")
-    ap.add_argument("--every", type=int, default=2, help="Video: every Nth frame.")
-    ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument(
+        "--detector", default="fixed,fast", help="Detector settings to compare: fixed, fast."
+    )
+    ap.add_argument("--max-upscale", type=float, default=2.0, help="fast: enlarge at most.")
+    ap.add_argument(
+        "--interleaved", type=int, default=40, help="Detector timing, settings in turns (0: off)."
+    )
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
     if not OPENALPR.is_dir():
         sys.exit(f"no plate data at {OPENALPR}")
+    modes = [m.strip() for m in args.detector.split(",") if m.strip()]
+    if not modes or any(m not in ("fixed", "fast") for m in modes):
+        sys.exit(f"--detector: fixed and/or fast, got {args.detector!r}")
     tess = None if args.no_tesseract else Tesseract()
     if tess is not None and tess.exe is None:
         print("tesseract not installed (apt-get install tesseract-ocr): baseline skipped")
         tess = None
-    results: dict[str, Any] = {}
-    if not args.no_openalpr:
-        results["openalpr"] = bench_openalpr(PlateReader(["US"]), tess, args.limit, args.cli)
-    if not args.no_uc3m:
-        results["uc3m"] = bench_uc3m(PlateReader(["ES", "EU"]), tess, args.limit)
-    if not args.no_video:
-        results["video"] = bench_video(PlateReader(), args.every, args.max_frames)
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    vehicles = {} if args.no_vehicles else vehicle_boxes(args.limit)
+    results: dict[str, dict[str, Any]] = {}
+    for i, mode in enumerate(modes):
+        detector = PlateDetector(fast=mode == "fast", max_upscale=args.max_upscale)
+        print(f"\n######## detector: {mode} (fast graph in use: {detector.fast})")
+        baseline = tess if i == 0 else None  # the Tesseract baseline once
+        r: dict[str, Any] = {}
+        if not args.no_openalpr:
+            if args.cli and mode != "fast":
+                sys.exit("--cli runs the CLI, which uses the fast detector: --detector fast")
+            reader = PlateReader(["US"], detector=detector)
+            r["openalpr"] = bench_openalpr(reader, baseline, args.limit, args.cli)
+        if not args.no_uc3m:
+            r["uc3m"] = bench_uc3m(
+                PlateReader(["ES", "EU"], detector=detector), baseline, args.limit
+            )
+        if vehicles:
+            r["vehicles"] = bench_vehicle_crops(
+                PlateReader(["US"], detector=detector), args.limit, vehicles
+            )
+        results[mode] = r
+    summary(results)
+    if len(modes) > 1 and args.interleaved:
+        dets = {m: PlateDetector(fast=m == "fast", max_upscale=args.max_upscale) for m in modes}
+        results["interleaved"] = interleaved(dets, args.interleaved)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=1))
 

@@ -296,7 +296,13 @@ def _read_password(password_stdin: bool) -> str:
 @user_app.command("add")
 def user_add(
     username: str,
-    role: Annotated[str, typer.Option(help="admin, operator, investigator, auditor, viewer")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="admin, operator, investigator, auditor, viewer, authority (approves face "
+            "identification), reviewer (confirms face matches)"
+        ),
+    ],
     cameras: Annotated[
         str | None, typer.Option(help="Comma-separated camera ids this user is limited to.")
     ] = None,
@@ -507,6 +513,171 @@ def plates_read(
             )
             typer.echo(f"{source}: {what or 'no plate'} ({ms} ms)")
     if failed:
+        raise typer.Exit(1)
+
+
+faces_app = typer.Typer(help="Faces (image files only).", no_args_is_help=True)
+app.add_typer(faces_app, name="faces")
+
+
+@faces_app.command("compare")
+def faces_compare(
+    image_a: Annotated[Path, typer.Argument(help="First image file (jpg, png, ...).")],
+    image_b: Annotated[Path, typer.Argument(help="Second image file.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=-1.0, max=1.0, help="Similarity for 'same person' (default: the engine's)."
+        ),
+    ] = None,
+    detector: Annotated[str, typer.Option(help="Face detector: hog or blazeface.")] = "hog",
+    min_size: Annotated[
+        int, typer.Option(min=8, help="Smallest face looked for (box height, px).")
+    ] = 40,
+) -> None:
+    """Find the faces in two images and say how alike the most alike pair is, e.g.
+    `citywatch faces compare a.jpg b.jpg --json`. Works on image files only (no camera, no
+    stored data). Exit 0: compared; 1: no face in an image; 2: bad input."""
+    import time
+
+    from citywatch.analytics.faces import FaceEngine, FaceEngineError, ImageError, load_image
+    from citywatch.analytics.faces import similarity as face_similarity
+
+    images = []
+    for source in (image_a, image_b):
+        try:
+            images.append(load_image(source))
+        except ImageError as exc:
+            typer.echo(f"citywatch faces compare: {exc}", err=True)
+            raise typer.Exit(2) from None
+    try:
+        engine = FaceEngine(detector=detector, min_size=min_size)
+    except (FaceEngineError, ValueError) as exc:
+        typer.echo(f"citywatch faces compare: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if threshold is not None:
+        engine.threshold = threshold
+    found = []
+    per_image = []
+    for source, image in zip((image_a, image_b), images, strict=True):
+        t0 = time.perf_counter()
+        faces = engine.faces(image)
+        ms = round((time.perf_counter() - t0) * 1e3, 1)
+        found.append(faces)
+        per_image.append(
+            {
+                "source": str(source),
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                "faces": [f.as_dict() for f in faces],
+                "ms": ms,
+            }
+        )
+    best: tuple[float, int, int] | None = None  # similarity, face in a, face in b
+    for i, fa in enumerate(found[0]):
+        for j, fb in enumerate(found[1]):
+            sim = face_similarity(fa.embedding, fb.embedding)
+            if best is None or sim > best[0]:
+                best = (sim, i, j)
+    same = None if best is None else best[0] >= engine.threshold
+    if json_out:
+        pair = None if best is None else {"a": best[1], "b": best[2], "similarity": best[0]}
+        result = {
+            "images": per_image,
+            "best": pair,
+            "threshold": engine.threshold,
+            "same_person": same,
+            "detector": engine.detector_name,
+        }
+        typer.echo(json.dumps(result))
+    else:
+        for source, faces, item in zip((image_a, image_b), found, per_image, strict=True):
+            typer.echo(f"{source}: {len(faces)} face(s) ({item['ms']} ms)")
+            for n, face in enumerate(faces, 1):
+                q, b = face.quality, face.box
+                fit = "; ".join(q.problems) or "fit for enrolment"
+                typer.echo(
+                    f"  face {n}: [{b.x1:.0f},{b.y1:.0f},{b.x2:.0f},{b.y2:.0f}] {q.size:.0f} px,"
+                    f" quality {q.score:.2f} (sharpness {q.sharpness:.0f}, frontal "
+                    f"{q.frontal:.2f}): {fit}"
+                )
+        if best is not None:
+            verdict = "same person" if same else "different people"
+            typer.echo(
+                f"similarity {best[0]:.3f} (face {best[1] + 1} of {image_a.name}, face "
+                f"{best[2] + 1} of {image_b.name}): {verdict} at threshold {engine.threshold:.3f}"
+            )
+    if best is None:
+        missing = [str(s) for s, f in zip((image_a, image_b), found, strict=True) if not f]
+        typer.echo(f"citywatch faces compare: no face found in {', '.join(missing)}", err=True)
+        raise typer.Exit(1)
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@faces_app.command("import")
+def faces_import(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="One sub-folder per person (its name is the person's label) holding that "
+            "person's photos; or photos named after the person, directly in the folder."
+        ),
+    ],
+    watchlist: Annotated[str, typer.Option(help="Watchlist name (created if missing).")],
+    source: Annotated[str, typer.Option(help="Where every image comes from (required).")],
+    legal_basis: Annotated[str, typer.Option(help="Why they may be enrolled (required).")],
+    config: ConfigOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Enrol a folder of face photos into a watchlist, with their provenance. Every image is
+    checked like an upload (one clear face, large enough, sharp enough) and every refusal is
+    printed with its reason; without a source and a legal basis nothing is imported.
+    Exit 0: all enrolled; 1: some refused; 2: bad input."""
+    from citywatch.events.faces import FaceError
+
+    if len(source.strip()) < 3 or len(legal_basis.strip()) < 3:
+        typer.echo("citywatch faces import: --source and --legal-basis are required", err=True)
+        raise typer.Exit(2)
+    if not folder.is_dir():
+        typer.echo(f"citywatch faces import: {folder} is not a folder", err=True)
+        raise typer.Exit(2)
+    people: dict[str, list[Path]] = {}
+    for item in sorted(folder.iterdir()):
+        if item.is_dir():
+            photos = [p for p in sorted(item.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            if photos:
+                people.setdefault(item.name, []).extend(photos)
+        elif item.suffix.lower() in IMAGE_SUFFIXES:
+            people.setdefault(item.stem, []).append(item)
+    if not people:
+        typer.echo(f"citywatch faces import: no images in {folder}", err=True)
+        raise typer.Exit(2)
+    cw = _runtime(config, data_dir)
+    actor = _actor()
+    try:
+        wl = next((w for w in cw.watchlists.all() if w.name == watchlist), None)
+        if wl is None:
+            wl = cw.watchlists.create(actor, watchlist, legal_basis)
+        refused = 0
+        known = {p["label"]: p["id"] for p in cw.watchlists.get(wl.id)["persons"]}
+        for label, photos in people.items():
+            person_id = known.get(label) or cw.watchlists.add_person(actor, wl.id, label).id
+            for photo in photos:
+                try:
+                    cw.watchlists.enrol(actor, person_id, photo.read_bytes(), source, legal_basis)
+                    typer.echo(f"{photo}: enrolled as {label}")
+                except FaceError as exc:
+                    refused += 1
+                    typer.echo(f"{photo}: refused: {exc}")
+    except FaceError as exc:
+        typer.echo(f"citywatch faces import: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        cw.db.dispose()
+    if refused:
         raise typer.Exit(1)
 
 

@@ -153,6 +153,12 @@ class AnalyticsConfig(StrictModel):
         default=None, description="plate format rules to apply (all built-in ones if unset)"
     )
     plate_retention_days: float = Field(default=30.0, gt=0, description="reads and crops")
+    plate_mode: Literal["vehicles", "lpr"] = Field(
+        default="vehicles",
+        description="vehicles: read the plate of each tracked vehicle; lpr: a dedicated "
+        "licence-plate camera, plates found on the whole frame (no vehicle detection), one "
+        "fused read per passing plate",
+    )
 
     @field_validator("thresholds")
     @classmethod
@@ -169,6 +175,12 @@ class AnalyticsConfig(StrictModel):
         names = [z.name for z in self.zones] + [ln.name for ln in self.lines]
         if len(names) != len(set(names)):
             raise ValueError("zone and line names must be unique per camera")
+        return self
+
+    @model_validator(mode="after")
+    def _lpr_reads_plates(self) -> AnalyticsConfig:
+        if self.plate_mode == "lpr" and not self.plates:
+            raise ValueError("plate_mode 'lpr' needs plates: true")
         return self
 
 
@@ -264,6 +276,19 @@ class DetectorConfig(StrictModel):
     threads: int = Field(default=1, ge=1, le=64, description="inference threads per worker")
 
 
+class FacesConfig(StrictModel):
+    """Face identification. It runs only under an approved legal authorisation (see
+    citywatch/governance/authorisations.py); these settings do not turn it on."""
+
+    threshold: float | None = Field(
+        default=None, gt=0, le=1, description="similarity for a candidate (None: calibrated)"
+    )
+    detector: str = Field(default="hog", description="face detector name")
+    min_face_px: int = Field(default=40, ge=16, le=1000, description="smaller faces are skipped")
+    shots_per_track: int = Field(default=3, ge=1, le=20, description="faces sent per person")
+    search_fps: float = Field(default=2.0, gt=0, le=25, description="retrospective decode rate")
+
+
 class Settings(StrictModel):
     data_dir: Path = Path("./citywatch-data")
     database_url: str | None = None
@@ -274,6 +299,7 @@ class Settings(StrictModel):
     alerts: list[AlertRule] = Field(default_factory=list)
     mqtt: MqttConfig | None = None
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    faces: FacesConfig = Field(default_factory=FacesConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Settings:

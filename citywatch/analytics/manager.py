@@ -30,6 +30,7 @@ class AnalyticsManager:
         self._workers: list[Any] = []
         self._commands: list[Any] = []
         self._assigned: dict[str, tuple[int, tuple[Any, ...]]] = {}  # camera -> (worker, cmd)
+        self._faces: dict[str, dict[str, Any]] = {}  # camera -> face options, if authorised
         self.status: dict[str, AnalyticsStatus] = {}
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
@@ -82,6 +83,25 @@ class AnalyticsManager:
             self._assigned[camera_id] = (w, cmd)
             self.status[camera_id] = AnalyticsStatus(camera_id, "starting")
             self._commands[w].put(cmd)
+            if camera_id in self._faces:
+                self._commands[w].put(("faces", camera_id, self._faces[camera_id]))
+
+    def set_faces(self, camera_id: str, options: dict[str, Any] | None) -> None:
+        """Switch face analysis of one camera on (options) or off (None), without
+        restarting its analysis. Only the server's authorisation check calls this."""
+        with self._lock:
+            if options is None and self._faces.pop(camera_id, None) is None:
+                return
+            if options is not None:
+                if self._faces.get(camera_id) == options:
+                    return
+                self._faces[camera_id] = options
+            if self._workers:
+                self._commands[self.worker_of(camera_id)].put(("faces", camera_id, options))
+
+    def faces_on(self) -> set[str]:
+        with self._lock:
+            return set(self._faces)
 
     def _read(self) -> None:
         while not self._stop.is_set():
@@ -104,9 +124,11 @@ class AnalyticsManager:
             log.error("analytics worker %d died (exit %s); restarting it", i, proc.exitcode)
             with self._lock:
                 self._start_worker(i)
-                for w, cmd in self._assigned.values():
+                for camera_id, (w, cmd) in self._assigned.items():
                     if w == i:
                         self._commands[i].put(cmd)
+                        if camera_id in self._faces:
+                            self._commands[i].put(("faces", camera_id, self._faces[camera_id]))
 
     def stop(self) -> None:
         self._stop.set()

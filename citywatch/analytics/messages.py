@@ -92,6 +92,21 @@ class PlateResult:
 
 
 @dataclass(frozen=True)
+class FaceSeen:
+    """A good face shot of a person track, sent only from cameras where an authorisation
+    allows face identification. The server matches it against the authorised watchlists
+    and keeps nothing of it when it matches no one."""
+
+    camera_id: str
+    track_id: int
+    ts: float
+    box: Box  # the face, normalised to the frame
+    embedding: bytes  # float32 x 128, L2-normalised
+    quality: dict[str, float]
+    crop_jpeg: bytes
+
+
+@dataclass(frozen=True)
 class AnalyticsStatus:
     """Per-camera analysis health, sent about once a second."""
 
@@ -108,5 +123,12 @@ class AnalyticsStatus:
 
 
 Message = (
-    FrameResult | TrackStarted | ZoneHit | Snapshot | PlateResult | TrackEnded | AnalyticsStatus
+    FrameResult
+    | TrackStarted
+    | ZoneHit
+    | Snapshot
+    | PlateResult
+    | FaceSeen
+    | TrackEnded
+    | AnalyticsStatus
 )

@@ -25,7 +25,8 @@ from citywatch.analytics.messages import (
     ZoneHit,
 )
 from citywatch.analytics.motion import MotionConfig, MotionDetector, merge_regions
-from citywatch.analytics.plates.fusion import PlateFusion
+from citywatch.analytics.plates.fusion import PlateFusion, ReadSchedule, TrackPlate
+from citywatch.analytics.plates.passages import PassageResult, PlatePassages
 from citywatch.analytics.plates.reader import PlateRead
 from citywatch.analytics.tracker import VEHICLES, Track, Tracker, TrackerConfig, iou_matrix
 from citywatch.analytics.types import Box, Detection
@@ -42,13 +43,6 @@ class DetectorLike(Protocol):
 
 class PlateReaderLike(Protocol):
     def read(self, image_bgr: U8, vehicle_box: Box | None = None) -> list[PlateRead]: ...
-
-
-@dataclass
-class _PlateTrack:
-    fusion: PlateFusion
-    attempts: int = 0
-    last_try: float = -1e9
 
 
 @dataclass
@@ -102,7 +96,7 @@ class CameraAnalyzer:
     ) -> None:
         self.camera_id = camera_id
         self.plate_reader = plate_reader if config.plates else None
-        self._plates: dict[int, _PlateTrack] = {}
+        self._plates: dict[int, TrackPlate] = {}
         self._plate_ts: dict[int, float] = {}
         self.config = config
         self.detector = detector
@@ -111,6 +105,10 @@ class CameraAnalyzer:
         self.tracker: Tracker | None = None
         zones, lines = zones_from(config)
         self.zones = ZoneEngine(zones, lines)
+        # A dedicated LPR camera: plates on the whole frame, grouped into passages.
+        self._passages: PlatePassages | None = None
+        if self.plate_reader is not None and config.plate_mode == "lpr":
+            self._passages = PlatePassages(config.plate_countries, lines=lines)
         self._best: dict[int, _Best] = {}
         self._last_detect = -1e9
         self.size: tuple[int, int] = (0, 0)
@@ -193,6 +191,8 @@ class CameraAnalyzer:
         if self.tracker is None or self.size != (w, h):
             self.size = (w, h)
             self.tracker = Tracker(self.tracker_config, diagonal=float(np.hypot(w, h)))
+        if self._passages is not None:
+            return self._lpr_frame(self._passages, image, ts, full)
         regions = self._regions(image, ts)
         out = FrameOutput(boxes=[])
         if regions is not None and not regions:
@@ -249,32 +249,65 @@ class CameraAnalyzer:
 
     def finish(self, ts: float) -> list[Message]:
         """The stream stopped: end every track."""
-        if self.tracker is None:
-            return []
         out: list[Message] = []
+        if self._passages is not None:
+            out += [self._passage_message(p) for p in self._passages.finish()]
+        if self.tracker is None:
+            return out
         for t in self.tracker.finish():
             out.extend(self._ended(t, ts))
         return out
 
-    # Plate reading costs a detector pass and OCR: a few tries per vehicle, spaced out.
-    PLATE_TRIES = 6
-    PLATE_EVERY_S = 0.3
+    # Plate reading costs a detector pass and OCR: a few tries per vehicle, spaced out,
+    # more when it comes closer, none once the fused read is sure (see ReadSchedule).
+    PLATE_SCHEDULE = ReadSchedule()
 
     def _read_plate(self, t: Track, frame: U8, analysis_width: int, ts: float) -> None:
         assert self.plate_reader is not None
         pt = self._plates.get(t.id)
         if pt is None:
-            pt = self._plates[t.id] = _PlateTrack(PlateFusion(self.config.plate_countries))
-        if pt.attempts >= self.PLATE_TRIES or ts - pt.last_try < self.PLATE_EVERY_S:
+            pt = self._plates[t.id] = TrackPlate(PlateFusion(self.config.plate_countries))
+        area = (t.box[2] - t.box[0]) * (t.box[3] - t.box[1])
+        if not pt.due(area, ts, self.PLATE_SCHEDULE):
             return
-        pt.attempts += 1
-        pt.last_try = ts
         k = frame.shape[1] / analysis_width
         box = (t.box[0] * k, t.box[1] * k, t.box[2] * k, t.box[3] * k)
         reads = self.plate_reader.read(frame, box)
+        pt.tried(area, ts, reads[0] if reads else None)
         if reads:
-            pt.fusion.add(reads[0])
             self._plate_ts[t.id] = ts
+
+    # A dedicated LPR camera: with plates in view but nothing moving, still look this often
+    # (a car waiting at a barrier stays one passage; a plate gone is noticed).
+    LPR_REFRESH_S = 1.0
+
+    def _lpr_frame(
+        self, passages: PlatePassages, image: U8, ts: float, full: U8 | None
+    ) -> FrameOutput:
+        """One frame of a dedicated LPR camera: plates on the whole (full-resolution) frame
+        when something moves, no vehicle detection; a passage's fused read when it ends."""
+        assert self.plate_reader is not None
+        out = FrameOutput(boxes=[])
+        still = self.config.motion_gating and not self.motion.detect(image).any
+        if still and (not passages.open or ts - self._last_detect < self.LPR_REFRESH_S):
+            return out
+        frame = full if full is not None else image
+        t0 = time.perf_counter()
+        reads = self.plate_reader.read(frame)
+        out.detect_ms = (time.perf_counter() - t0) * 1000
+        out.detector_ran = True
+        self._last_detect = ts
+        h, w = frame.shape[:2]
+        out.messages += [self._passage_message(p) for p in passages.update(reads, ts, (w, h))]
+        return out
+
+    def _passage_message(self, p: PassageResult) -> PlateResult:
+        fused = p.plate
+        return PlateResult(
+            self.camera_id, p.passage_id, p.ts, fused.text, fused.normalised, fused.format,
+            fused.country, fused.confidence, fused.reads, fused.agreeing,
+            fused.best.crop_jpeg(), p.direction,
+        )  # fmt: skip
 
     def _plate_result(self, t: Track) -> PlateResult | None:
         pt = self._plates.pop(t.id, None)

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from citywatch.analytics.face_stage import FaceEngineLike, FaceOptions, FaceStage
 from citywatch.analytics.messages import AnalyticsStatus, FrameResult, Message
 from citywatch.analytics.pipeline import CameraAnalyzer, DetectorLike, PlateReaderLike
 from citywatch.cameras.source import PacketSource, SourceError
@@ -64,6 +65,7 @@ class CameraAnalysis:
         self.detector_runs = 0
         self._ages: deque[float] = deque(maxlen=64)
         self._detect_ms: deque[float] = deque(maxlen=64)
+        self.faces: FaceStage | None = None  # set only while an authorisation allows it
 
     def start(self) -> None:
         self._thread.start()
@@ -161,7 +163,8 @@ class CameraAnalysis:
         height = int(frame.height * width / frame.width) // 2 * 2
         image = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
         full = None
-        if self.analyzer.plate_reader is not None and width < frame.width:
+        faces = self.faces
+        if (self.analyzer.plate_reader is not None or faces is not None) and width < frame.width:
             full = frame.to_ndarray(format="bgr24")
         out = self.analyzer.process(image, ts, full)
         self.analysed += 1
@@ -172,6 +175,9 @@ class CameraAnalysis:
             self.motion_skips += 1
         for msg in out.messages:
             self.emit(msg)
+        if faces is not None:
+            for seen in faces.update(out.boxes, full if full is not None else image, ts):
+                self.emit(seen)
         self.emit(FrameResult(self.camera_id, ts, out.boxes))
         self._ages.append(time.time() - ts)
 
@@ -184,7 +190,7 @@ def worker_main(
     results: Any,
 ) -> None:
     """Entry point of a worker process. Commands: ("set", camera_id, stream dict, analytics
-    dict), ("remove", camera_id), ("stop",)."""
+    dict), ("faces", camera_id, options dict or None), ("remove", camera_id), ("stop",)."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker{worker_id} %(message)s")
     from citywatch.analytics.detector import DetectorError, load_detector
 
@@ -203,6 +209,25 @@ def worker_main(
         log.error("analysis worker %d: %s", worker_id, error)
     cameras: dict[str, CameraAnalysis] = {}
     plate_reader: PlateReaderLike | None = None
+    face_options: dict[str, FaceOptions] = {}
+    face_engine: list[FaceEngineLike] = []  # loaded on first use
+    face_lock = threading.Lock()  # camera threads share the engine
+
+    def apply_faces(camera_id: str) -> None:
+        analysis, opts = cameras.get(camera_id), face_options.get(camera_id)
+        if analysis is None:
+            return
+        if opts is None:
+            analysis.faces = None
+            return
+        if not face_engine:
+            engine = _load_face_engine()
+            if engine is None:
+                emit(AnalyticsStatus(camera_id, "error", "face engine unavailable (see log)"))
+                return
+            face_engine.append(engine)
+        analysis.faces = FaceStage(camera_id, face_engine[0], opts, face_lock)
+
     while True:
         try:
             cmd = commands.get(timeout=1.0)
@@ -211,6 +236,13 @@ def worker_main(
         if cmd[0] == "stop":
             break
         camera_id = cmd[1]
+        if cmd[0] == "faces":
+            if cmd[2] is None:
+                face_options.pop(camera_id, None)
+            else:
+                face_options[camera_id] = FaceOptions.from_dict(cmd[2])
+            apply_faces(camera_id)
+            continue
         old = cameras.pop(camera_id, None)
         if old is not None:
             old.stop()
@@ -233,6 +265,7 @@ def worker_main(
             plate_reader=plate_reader,
         )
         cameras[camera_id] = analysis
+        apply_faces(camera_id)
         analysis.start()
     for analysis in cameras.values():
         analysis.stop()
@@ -246,6 +279,18 @@ def _load_plate_reader(threads: int) -> PlateReaderLike | None:
         return PlateReader(threads=threads)
     except (PlateReaderError, OSError) as exc:
         log.error("plate reader unavailable: %s", exc)
+        return None
+
+
+def _load_face_engine() -> FaceEngineLike | None:
+    """The face engine, loaded once per worker and only when a camera is authorised."""
+    from citywatch.analytics.faces import FaceEngine, FaceEngineError
+
+    try:
+        engine: FaceEngineLike = FaceEngine()
+        return engine
+    except (FaceEngineError, OSError) as exc:
+        log.error("face engine unavailable: %s", exc)
         return None
 
 

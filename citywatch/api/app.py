@@ -18,6 +18,7 @@ from citywatch.api.routes import (
     auth,
     cameras,
     events,
+    faces,
     live,
     plates,
     recordings,
@@ -55,7 +56,7 @@ def create_app(cw: CityWatch, manage_runtime: bool = True) -> FastAPI:
     problems.install(app)
 
     v1 = APIRouter(prefix="/api/v1")
-    for module in (auth, cameras, recordings, live, events, plates, users, audit, system):
+    for module in (auth, cameras, recordings, live, events, plates, faces, users, audit, system):
         v1.include_router(module.router)
     app.include_router(v1)
 

@@ -125,7 +125,7 @@ class EventService:
         elif isinstance(msg, TrackEnded):
             self._ended(msg)
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def deliver(self, message: dict[str, Any]) -> None:
         self.hub.publish(message)
         for p in self.publishers:
             try:
@@ -167,7 +167,7 @@ class EventService:
         with self._lock:
             self._open[key] = data["id"]
         if not msg.revived:
-            self._deliver({"type": "event.start", **data})
+            self.deliver({"type": "event.start", **data})
             self._check(Happening("object", msg.camera_id, msg.class_name, msg.ts), data["id"])
 
     def _event_id(self, camera_id: str, track_id: int) -> int | None:
@@ -264,7 +264,7 @@ class EventService:
             event.stationary = msg.stationary
             event.path = _thin(msg.path, PATH_POINTS)
             data = event_dict(event)
-        self._deliver({"type": "event.end", **data})
+        self.deliver({"type": "event.end", **data})
 
     # -- plates --------------------------------------------------------------------------
     def _plate(self, msg: PlateResult) -> None:
@@ -352,7 +352,7 @@ class EventService:
                 s.flush()
                 alert_id = alert.id
             self.alerts_raised += 1
-            self._deliver(
+            self.deliver(
                 {
                     "type": "alert",
                     "id": alert_id,
@@ -386,7 +386,7 @@ class EventService:
                 s.flush()
                 alert_id = alert.id
             self.alerts_raised += 1
-            self._deliver(
+            self.deliver(
                 {
                     "type": "alert",
                     "id": alert_id,

@@ -2,10 +2,14 @@
 
 Reads live in `plate_reads` (indexed by (normalised, ts), (camera_id, ts) and ts). Every
 distinct normalised text is also in `plate_texts` (the vocabulary, about a tenth of the
-reads) with its padded bigrams of the OCR-folded form in `plate_grams`; on PostgreSQL a
-pg_trgm GIN index covers `plate_texts.normalised` too. Partial and fuzzy search first find
-the matching plate texts there, then fetch their reads through (normalised, ts); a pattern
-that matches very many reads is answered instead by walking the reads newest first.
+reads, with its number of reads and first and last time) with two key tables: the trigrams
+of `^text$` in `plate_grams` (partial search) and, in `plate_variants`, the canonical form
+(OCR confusions folded) with each of its one-character deletions (fuzzy search).
+
+Search first finds the matching plate texts there, then their newest reads: texts in order
+of their last read, each text's newest reads by (normalised, ts), stopping as soon as no
+text left can have a newer read than the page found so far. A pattern that matches very
+many texts is answered instead by walking the reads newest first.
 
 Ranking: exact matches first, then by weighted edit distance, then newest first.
 """
@@ -13,48 +17,79 @@ Ranking: exact matches first, then by weighted edit distance, then newest first.
 from __future__ import annotations
 
 import heapq
+import itertools
+import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from citywatch.governance.cases import held
 from citywatch.search.text import (
-    ALPHABET,
     PlateTextError,
     canon,
-    fragment_grams,
-    grams,
+    deletions,
+    fuzzy_keys,
+    levenshtein,
     normalise,
     parse_pattern,
-    pattern_fragments,
+    pattern_keys,
     pattern_like,
-    pattern_regex,
+    pattern_prefix,
+    trigrams,
     weighted_distance,
 )
 from citywatch.store.db import Database
-from citywatch.store.models import Camera, PlateGram, PlateRead, PlateText
+from citywatch.store.models import Camera, PlateGram, PlateRead, PlateText, PlateVariant
 
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
 DEFAULT_MAX_AGE_S = 30 * DAY
 MAX_LIMIT = 1000
-# Partial search: when the matching plates have at most this many reads together, fetch
-# them by plate; otherwise walk the reads newest first (the pattern is common, so the
-# first page is found quickly).
-BY_PLATE_MAX_READS = 20_000
-MAX_PATTERN_PLATES = 2_000
+# Partial search: a pattern whose rarest index key has more plate texts than this is common,
+# and its newest reads are found faster by walking all reads newest first.
+MAX_PATTERN_PLATES = 5_000
+FEW_PLATES = 500
 MAX_FUZZY_PLATES = 200
 DF_TTL_S = 3600.0
-
-CANON_ALPHABET = sorted({canon(ch) for ch in ALPHABET})
+# Newest reads of many plates: plates per round (growing from the first to the last), and
+# after how many plates one query takes all the rest (a camera or time filter that leaves
+# few reads per plate).
+BATCH_FIRST = 16
+BATCH_MAX = 128
+MERGE_MAX_TEXTS = 512
+# Plates with at most this many reads (or the page size, if larger) are fetched several to a
+# query that reads all their reads; a plate with more gets its own walk, stopped at the page.
+FEW_READS = 100
+# A filter that leaves at most this many reads (one camera for a week, say) is searched by
+# walking those reads rather than by finding the matching plates first.
+NARROW_READS = 10_000
+ROW_BATCH = 50_000
 
 __all__ = [
     "PlateFilter",
@@ -112,12 +147,28 @@ class TrailPoint:
     address: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _Vocab:
     normalised: str
     reads: int
+    first_ts: float
     last_ts: float
     distance: float = 0.0
+
+
+_VOCAB_COLS = (PlateText.normalised, PlateText.reads, PlateText.first_ts, PlateText.last_ts)
+
+
+def _vocab(row: Any, distance: float = 0.0) -> _Vocab:
+    return _Vocab(row[0], int(row[1]), float(row[2]), float(row[3]), distance)
+
+
+def _key_rows(text_id: int, normalised: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The plate_grams and plate_variants rows of one vocabulary text."""
+    return (
+        [{"gram": g, "text_id": text_id} for g in trigrams(normalised)],
+        [{"variant": v, "text_id": text_id} for v in deletions(canon(normalised))],
+    )
 
 
 @dataclass
@@ -169,17 +220,16 @@ class PlateStore:
         text_id = s.scalar(select(PlateText.id).where(PlateText.normalised == normalised))
         if text_id is None:  # pragma: no cover - deleted concurrently
             return
-        s.execute(
-            ins(PlateGram)
-            .values([{"gram": g, "text_id": text_id} for g in grams(canon(normalised))])
-            .on_conflict_do_nothing()
-        )
+        gram_rows, variant_rows = _key_rows(text_id, normalised)
+        s.execute(ins(PlateGram).values(gram_rows).on_conflict_do_nothing())
+        s.execute(ins(PlateVariant).values(variant_rows).on_conflict_do_nothing())
 
     def rebuild_vocabulary(self) -> int:
-        """Recompute plate_texts and plate_grams from plate_reads (after a bulk load or a
+        """Recompute plate_texts and its key tables from plate_reads (after a bulk load or a
         restore). Returns the number of distinct plates."""
         with self.db.session() as s, s.begin():
             s.execute(delete(PlateGram))
+            s.execute(delete(PlateVariant))
             s.execute(delete(PlateText))
             rows = s.execute(
                 select(
@@ -189,7 +239,10 @@ class PlateStore:
                     func.max(PlateRead.ts),
                 ).group_by(PlateRead.normalised)
             ).all()
+            conn = s.connection()
             texts: list[dict[str, Any]] = []
+            grams: list[dict[str, Any]] = []
+            variants: list[dict[str, Any]] = []
             for i, (norm, n, first, last) in enumerate(rows, 1):
                 texts.append(
                     {
@@ -201,17 +254,31 @@ class PlateStore:
                         "last_ts": float(last),
                     }
                 )
-            conn = s.connection()
-            for k in range(0, len(texts), 50_000):
-                conn.execute(insert(PlateText), texts[k : k + 50_000])
-            grams_rows = [{"gram": g, "text_id": t["id"]} for t in texts for g in grams(t["canon"])]
-            for k in range(0, len(grams_rows), 100_000):
-                conn.execute(insert(PlateGram), grams_rows[k : k + 100_000])
-            if self.db.is_postgres and texts:
+                g, v = _key_rows(i, norm)
+                grams.extend(g)
+                variants.extend(v)
+                if len(texts) >= ROW_BATCH:
+                    self._flush(conn, texts, grams, variants)
+            self._flush(conn, texts, grams, variants)
+            if self.db.is_postgres and rows:
                 conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('plate_texts', 'id'), {len(texts)})"
+                    f"SELECT setval(pg_get_serial_sequence('plate_texts', 'id'), {len(rows)})"
                 )
-        return len(texts)
+        return len(rows)
+
+    def _flush(self, conn: Any, *batches: list[dict[str, Any]]) -> None:
+        for table, rows in zip((PlateText, PlateGram, PlateVariant), batches, strict=True):
+            if not rows:
+                continue
+            if self.db.is_postgres:  # COPY: several times faster than INSERTs
+                cols = list(rows[0])
+                cur = conn.connection.driver_connection.cursor()
+                with cur.copy(f"COPY {table.__tablename__} ({', '.join(cols)}) FROM STDIN") as cp:
+                    for row in rows:
+                        cp.write_row([row[c] for c in cols])
+            else:
+                conn.execute(insert(table), rows)
+            rows.clear()
 
     def expire(
         self,
@@ -220,7 +287,8 @@ class PlateStore:
         per_camera: dict[str, float] | None = None,
     ) -> int:
         """Delete reads older than their camera's maximum age (default 30 days) and their
-        crop and snapshot files. Returns the number of reads deleted."""
+        crop and snapshot files, except reads an open case holds (a hotlist hit attached to
+        a case keeps its read). Returns the number of reads deleted."""
         now = time.time() if now is None else now
         per_camera = dict(per_camera or {})
         rules: list[ColumnElement[bool]] = [
@@ -231,7 +299,7 @@ class PlateStore:
         if per_camera:
             default = and_(default, PlateRead.camera_id.not_in(list(per_camera)))
         rules.append(default)
-        cond = or_(*rules)
+        cond = and_(or_(*rules), PlateRead.id.not_in(held("plate_read")))
         deleted = 0
         while True:
             with self.db.session() as s, s.begin():
@@ -248,11 +316,44 @@ class PlateStore:
                 self._unlink(snap)
             deleted += len(rows)
         oldest_kept = now - max([max_age_s, *per_camera.values()])
-        with self.db.session() as s, s.begin():
-            gone = select(PlateText.id).where(PlateText.last_ts < oldest_kept)
-            s.execute(delete(PlateGram).where(PlateGram.text_id.in_(gone)))
-            s.execute(delete(PlateText).where(PlateText.last_ts < oldest_kept))
+        while True:
+            with self.db.session() as s, s.begin():
+                gone = s.execute(
+                    select(PlateText.id, PlateText.normalised)
+                    .where(
+                        PlateText.last_ts < oldest_kept,
+                        # held reads stay findable by partial and fuzzy search
+                        PlateText.normalised.not_in(
+                            select(PlateRead.normalised).where(PlateRead.id.in_(held("plate_read")))
+                        ),
+                    )
+                    .limit(self.batch)
+                ).all()
+                if not gone:
+                    break
+                self._forget(s, gone)
         return deleted
+
+    @staticmethod
+    def _forget(s: Session, texts: Sequence[Any]) -> None:
+        """Delete vocabulary texts and their key rows (by primary key)."""
+        grams: list[tuple[str, int]] = []
+        variants: list[tuple[str, int]] = []
+        for text_id, norm in texts:
+            g, v = _key_rows(text_id, norm)
+            grams.extend((r["gram"], text_id) for r in g)
+            variants.extend((r["variant"], text_id) for r in v)
+        for k in range(0, len(grams), 500):
+            part = grams[k : k + 500]
+            s.execute(delete(PlateGram).where(tuple_(PlateGram.gram, PlateGram.text_id).in_(part)))
+        for k in range(0, len(variants), 500):
+            part = variants[k : k + 500]
+            s.execute(
+                delete(PlateVariant).where(
+                    tuple_(PlateVariant.variant, PlateVariant.text_id).in_(part)
+                )
+            )
+        s.execute(delete(PlateText).where(PlateText.id.in_([t[0] for t in texts])))
 
     def _unlink(self, rel: str | None) -> None:
         if not rel:
@@ -273,34 +374,125 @@ class PlateSearch:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._df_cache: dict[str, tuple[int, float]] = {}
+        self._df_cache: dict[str, tuple[int, bool, float]] = {}
 
     # -- exact -----------------------------------------------------------------------------
     def exact(self, q: str, f: PlateFilter | None = None) -> list[PlateHit]:
         f = f or PlateFilter()
         norm = normalise(q)
+        n = f.offset + f.limit
         with self.db.session() as s:
-            rows = self._reads_of(s, [norm], f, f.offset + f.limit)
-        return [PlateHit(r, 0.0, "exact") for r in rows[f.offset :]]
+            rows = s.execute(self._newest_of(norm, f, n)).all()
+            reads = self._load(s, [r[1] for r in rows])
+        return [PlateHit(r, 0.0, "exact") for r in reads[f.offset :]]
 
-    def _reads_query(self, f: PlateFilter) -> Select[Any]:
-        return select(PlateRead).where(*f.clauses())
+    @staticmethod
+    def _newest_of(plate: str, f: PlateFilter, n: int) -> Select[float, int]:
+        """(ts, id) of the newest `n` reads of one plate: one walk of (normalised, ts)."""
+        return (
+            select(PlateRead.ts, PlateRead.id)
+            .where(PlateRead.normalised == plate, *f.clauses())
+            .order_by(PlateRead.ts.desc(), PlateRead.id.desc())
+            .limit(n)
+        )
 
-    def _reads_of(self, s: Session, plates: Sequence[str], f: PlateFilter, n: int) -> list[Any]:
-        """The newest `n` reads of the given plates: one index walk per plate, merged."""
-        per: list[list[PlateRead]] = []
-        for p in plates:
-            q = (
-                self._reads_query(f)
-                .where(PlateRead.normalised == p)
-                .order_by(PlateRead.ts.desc(), PlateRead.id.desc())
-                .limit(n)
-            )
-            per.append(list(s.scalars(q)))
-        if len(per) == 1:
-            return per[0]
-        merged = heapq.merge(*per, key=lambda r: (-r.ts, -r.id))
-        return [r for _, r in zip(range(n), merged, strict=False)]
+    @staticmethod
+    def _load(s: Session, ids: Sequence[int]) -> list[PlateRead]:
+        """The reads with these ids, in this order."""
+        if not ids:
+            return []
+        by_id = {r.id: r for r in s.scalars(select(PlateRead).where(PlateRead.id.in_(ids)))}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _newest(
+        self, s: Session, ordered: Iterable[_Vocab], f: PlateFilter, n: int
+    ) -> list[tuple[float, int]]:
+        """(ts, id) of the newest `n` reads of these plates, newest first. `ordered` gives
+        the plates that may have reads in the filter's time range, latest last read first
+        (see `_in_order`).
+
+        Plates are taken a round at a time, their reads found through (normalised, ts). Once
+        `n` reads are found and the next plate's last read is older than the n-th, no plate
+        left can change the page. A filter that leaves few reads per plate (one camera, say)
+        may need many plates: after MERGE_MAX_TEXTS of them, one query takes the rest."""
+        hi = f.end
+        it = iter(ordered)
+        pending = next(it, None)
+        best: list[tuple[float, int]] = []
+        taken = 0
+        # Unless a camera, direction or end filter can hide a plate's last read, the first n
+        # plates bring n reads no older than the n-th plate's last: usually one round.
+        hides = f.cameras is not None or f.direction or hi is not None
+        batch = BATCH_FIRST if hides else max(BATCH_FIRST, n)
+        few_reads = max(FEW_READS, n)
+        while pending is not None:
+            last = pending.last_ts if hi is None else min(pending.last_ts, hi)
+            if len(best) >= n and last < best[n - 1][0]:
+                break
+            if taken >= MERGE_MAX_TEXTS:
+                rest = [pending, *it]  # the planner picks: by plate, or by camera and time
+                q = self._newest_in(rest, f, n, by_plate=False)
+                return self._merge(best, self._run(s, q), n)
+            chunk = [pending, *itertools.islice(it, batch - 1)]
+            pending = next(it, None)
+            taken += len(chunk)
+            batch = min(batch * 2, BATCH_MAX)
+            # Plates with few reads: one query reads them all and keeps the newest n; plates
+            # with many reads: a walk of each, stopped after n (one query for all of them).
+            few = [v for v in chunk if v.reads <= few_reads]
+            if few:
+                best = self._merge(best, self._run(s, self._newest_in(few, f, n)), n)
+            many = [self._newest_of(v.normalised, f, n) for v in chunk if v.reads > few_reads]
+            if many:
+                walks: Any = many[0]
+                if len(many) > 1:
+                    walks = union_all(*(m.subquery().select() for m in many))
+                best = self._merge(best, self._run(s, walks), n)
+        return best
+
+    def _narrow(self, s: Session, f: PlateFilter) -> bool:
+        """Whether the filter (cameras, time, direction) leaves at most NARROW_READS reads:
+        then walking them all, newest first, beats finding the plates first."""
+        if f.cameras is None and f.start is None and f.end is None and not f.direction:
+            return False
+        ids = select(PlateRead.id).where(*f.clauses()).limit(NARROW_READS + 1)
+        return self._count(s, ids) <= NARROW_READS
+
+    @staticmethod
+    def _in_order(texts: Iterable[_Vocab], f: PlateFilter) -> list[_Vocab]:
+        """The plates that may have reads in the filter's time range, latest last read
+        (up to the filter's end) first."""
+        lo, hi = f.start, f.end
+        live = [
+            v for v in texts if (lo is None or v.last_ts >= lo) and (hi is None or v.first_ts <= hi)
+        ]
+        live.sort(key=lambda v: v.last_ts if hi is None else min(v.last_ts, hi), reverse=True)
+        return live
+
+    @staticmethod
+    def _newest_in(
+        texts: Sequence[_Vocab], f: PlateFilter, n: int, by_plate: bool = True
+    ) -> Select[float, int]:
+        """The newest `n` reads of these plates. `by_plate`: through (normalised, ts) only,
+        then sorted (`ts + 0` keeps PostgreSQL from walking the ts index instead, which it
+        may guess is faster and which reads millions of rows for rare plates)."""
+        ts: Any = PlateRead.ts + 0 if by_plate else PlateRead.ts
+        return (
+            select(PlateRead.ts, PlateRead.id)
+            .where(PlateRead.normalised.in_([v.normalised for v in texts]), *f.clauses())
+            .order_by(ts.desc(), PlateRead.id.desc())
+            .limit(n)
+        )
+
+    @staticmethod
+    def _run(s: Session, q: Any) -> list[tuple[float, int]]:
+        return [(float(r[0]), int(r[1])) for r in s.connection().execute(q)]
+
+    @staticmethod
+    def _merge(
+        best: list[tuple[float, int]], rows: list[tuple[float, int]], n: int
+    ) -> list[tuple[float, int]]:
+        return heapq.nsmallest(n, [*best, *rows], key=lambda r: (-r[0], -r[1]))
 
     # -- partial ---------------------------------------------------------------------------
     def partial(self, pattern: str, f: PlateFilter | None = None) -> list[PlateHit]:
@@ -308,55 +500,90 @@ class PlateSearch:
         pat = parse_pattern(pattern)
         n = f.offset + f.limit
         with self.db.session() as s:
-            vocab = self._pattern_plates(s, pat)
-            if vocab is not None and sum(v.reads for v in vocab) <= BY_PLATE_MAX_READS:
-                plates = [v.normalised for v in vocab]
-                if not plates:
-                    return []
+            vocab = None if self._narrow(s, f) else self._pattern_plates(s, pat, f)
+            if vocab is None:
+                # Newest first through the ts (or camera, ts) index: never through a range of
+                # (normalised, ts), which would read and sort every read of a common prefix.
+                text = PlateRead.normalised
+                walk = text if self.db.is_postgres else text.concat("")
                 q = (
-                    self._reads_query(f)
-                    .where(PlateRead.normalised.in_(plates))
+                    select(PlateRead.ts, PlateRead.id)
+                    .where(self._matches(walk, pat), *f.clauses())
                     .order_by(PlateRead.ts.desc(), PlateRead.id.desc())
                     .limit(n)
                 )
+                found = self._run(s, q)
             else:
-                q = (
-                    self._reads_query(f)
-                    .where(PlateRead.normalised.like(pattern_like(pat)))
-                    .order_by(PlateRead.ts.desc(), PlateRead.id.desc())
-                    .limit(n)
-                )
-            rows: list[PlateRead] = list(s.scalars(q))
-        if not self.db.is_postgres:  # SQLite LIKE is case-insensitive: keep exact semantics
-            rx = pattern_regex(pat)
-            rows = [r for r in rows if rx.fullmatch(r.normalised)]
-        return [PlateHit(r, 0.0, "partial") for r in rows[f.offset :]]
+                found = self._newest(s, vocab, f, n)
+            reads = self._load(s, [r[1] for r in found])
+        return [PlateHit(r, 0.0, "partial") for r in reads[f.offset :]]
 
-    def _pattern_plates(self, s: Session, pat: str) -> list[_Vocab] | None:
-        """Vocabulary entries matching the pattern; None when there are too many."""
-        like = pattern_like(pat)
+    def _matches(self, column: Any, pat: str) -> ColumnElement[bool]:
+        """The pattern in SQL, case-sensitive: LIKE on PostgreSQL, GLOB on SQLite (whose LIKE
+        ignores case); `*` and `?` mean the same in GLOB."""
         if self.db.is_postgres:
-            q = select(PlateText.normalised, PlateText.reads, PlateText.last_ts).where(
-                PlateText.normalised.like(like)
-            )
-        else:
-            # The two rarest letter pairs select few candidates; intersecting common pairs
-            # (say "AB", which ends many Serbian plates) only costs. LIKE below is exact.
-            need = sorted(fragment_grams(pattern_fragments(pat)), key=self._df)[:2]
-            ids = (
-                select(PlateGram.text_id)
-                .where(PlateGram.gram.in_(need))
-                .group_by(PlateGram.text_id)
-                .having(func.count() >= len(need))
-            )
-            q = select(PlateText.normalised, PlateText.reads, PlateText.last_ts).where(
-                PlateText.id.in_(ids), PlateText.normalised.like(like)
-            )
-        rows = s.execute(q.limit(MAX_PATTERN_PLATES + 1)).all()
-        if len(rows) > MAX_PATTERN_PLATES:
+            return column.like(pattern_like(pat))  # type: ignore[no-any-return]
+        return column.op("GLOB")(pat)  # type: ignore[no-any-return]
+
+    def _pattern_plates(self, s: Session, pat: str, f: PlateFilter) -> Iterator[_Vocab] | None:
+        """Vocabulary entries matching the pattern, found through its rarest index key (a
+        trigram, a two-character start of trigrams, or the literal start of the pattern),
+        in the order of `_in_order` (read lazily: the first few are often enough); None when
+        even that key has more than MAX_PATTERN_PLATES plates."""
+        # The rarest key: each count stops at the best so far (at most MAX_PATTERN_PLATES).
+        best, key = MAX_PATTERN_PLATES + 1, ""
+        prefix = pattern_prefix(pat)
+        if len(prefix) >= 2:
+            ids = select(PlateText.id).where(*_prefix_range(PlateText.normalised, prefix))
+            best, key = self._count(s, ids.limit(best)), prefix + "*"
+        for k in pattern_keys(pat):
+            if best <= FEW_PLATES:
+                break  # few enough to read: a rarer key would not save a count
+            df = self._df(s, k, best)
+            if df < best:
+                best, key = df, k
+        if best > MAX_PATTERN_PLATES or not key:
             return None
-        rx = pattern_regex(pat)
-        return [_Vocab(r[0], int(r[1]), float(r[2])) for r in rows if rx.fullmatch(r[0])]
+        where = [self._matches(PlateText.normalised, pat)]
+        if key.endswith("*"):
+            where += _prefix_range(PlateText.normalised, key[:-1])
+        else:
+            where.append(PlateText.id.in_(select(PlateGram.text_id).where(*self._gram_where(key))))
+        if f.start is not None:
+            where.append(PlateText.last_ts >= f.start)
+        if f.end is not None:
+            where.append(PlateText.first_ts <= f.end)
+            last: Any = func.min(PlateText.last_ts, f.end)
+            if self.db.is_postgres:
+                last = func.least(PlateText.last_ts, f.end)
+        else:
+            last = PlateText.last_ts
+        q = select(*_VOCAB_COLS).where(*where).order_by(last.desc())
+        return (_vocab(r) for r in s.connection().execute(q))
+
+    @staticmethod
+    def _gram_where(key: str) -> list[ColumnElement[bool]]:
+        if len(key) >= 3:
+            return [PlateGram.gram == key]
+        return _prefix_range(PlateGram.gram, key)
+
+    def _df(self, s: Session, key: str, cap: int) -> int:
+        """How many plate texts have this index key, counted up to `cap` (counts are cached
+        for DF_TTL_S; one that reached its cap is only a lower bound)."""
+        now = time.monotonic()
+        hit = self._df_cache.get(key)
+        if hit is not None and now - hit[2] < DF_TTL_S and (hit[1] or hit[0] >= cap):
+            return min(hit[0], cap)
+        sub = select(PlateGram.text_id).where(*self._gram_where(key))
+        if len(key) < 3:
+            sub = sub.distinct()
+        n = self._count(s, sub.limit(cap))
+        self._df_cache[key] = (n, n < cap, now)
+        return n
+
+    @staticmethod
+    def _count(s: Session, q: Select[Any]) -> int:
+        return int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
 
     # -- fuzzy -----------------------------------------------------------------------------
     def fuzzy(self, q: str, max_edits: float = 1, f: PlateFilter | None = None) -> list[PlateHit]:
@@ -373,73 +600,64 @@ class PlateSearch:
             found.sort(key=lambda v: (v.distance, -v.last_ts))
             found = found[:MAX_FUZZY_PLATES]
             n = f.offset + f.limit
-            out: list[PlateHit] = []
-            # Group by distance so each group is newest first, groups in distance order.
-            for dist in sorted({v.distance for v in found}):
-                group = [v.normalised for v in found if v.distance == dist]
-                rows = self._reads_of(s, group, f, n - len(out))
-                kind = "exact" if dist == 0 else "fuzzy"
-                out.extend(PlateHit(r, dist, kind) for r in rows)
-                if len(out) >= n:
-                    break
+            hits: list[tuple[float, int]] = []
+            dist_of: dict[int, float] = {}
+            if found and self._narrow(s, f):
+                # Few reads pass the filter: one query takes all those of these plates.
+                dist = {v.normalised: v.distance for v in found}
+                q_all = select(PlateRead.ts, PlateRead.id, PlateRead.normalised).where(
+                    PlateRead.normalised.in_(list(dist)), *f.clauses()
+                )
+                rows_all = s.connection().execute(q_all).all()
+                ranked = sorted(rows_all, key=lambda r: (dist[r[2]], -r[0], -r[1]))[:n]
+                hits = [(float(r[0]), int(r[1])) for r in ranked]
+                dist_of = {int(r[1]): dist[r[2]] for r in ranked}
+            else:
+                # Group by distance so each group is newest first, groups in distance order.
+                for d in sorted({v.distance for v in found}):
+                    group = self._in_order((v for v in found if v.distance == d), f)
+                    rows = self._newest(s, group, f, n - len(hits))
+                    hits.extend(rows)
+                    dist_of.update((r[1], d) for r in rows)
+                    if len(hits) >= n:
+                        break
+            reads = self._load(s, [r[1] for r in hits])
+        out = [
+            PlateHit(r, dist_of[r.id], "exact" if dist_of[r.id] == 0 else "fuzzy") for r in reads
+        ]
         return out[f.offset : n]
 
     def _fuzzy_plates(self, s: Session, norm: str, max_edits: float) -> list[_Vocab]:
         # Every OCR confusion folds away in the canonical form, so a plate within k weighted
-        # edits is within k plain edits there.
+        # edits is within k plain edits there, and shares a key of the variant index.
         c = canon(norm)
         k = int(max_edits)
-        cols = (PlateText.normalised, PlateText.reads, PlateText.last_ts)
-        if k <= 1:
-            # All canonical texts one plain edit away (about 450 for 7 characters): index
-            # lookups on plate_texts.canon.
-            rows = s.execute(select(*cols).where(PlateText.canon.in_(sorted(neighbours(c))))).all()
-        else:
-            rows = self._gram_candidates(s, c, k)
+        keys = sorted(fuzzy_keys(c, k))
+        # Two steps, each through a primary key (as one query, PostgreSQL may scan all texts).
+        hit = select(PlateVariant.text_id).where(self._one_of(PlateVariant.variant, keys, String))
+        ids = sorted({int(i) for i in s.connection().execute(hit).scalars()})
+        if not ids:
+            return []
+        cols = select(*_VOCAB_COLS, PlateText.canon)
+        rows = s.connection().execute(cols.where(self._one_of(PlateText.id, ids, Integer))).all()
         out: list[_Vocab] = []
-        for text, reads, last in rows:
+        for row in rows:
+            text, cand = row[0], row[4]
+            if abs(len(cand) - len(c)) > k or levenshtein(c, cand) > k:
+                continue
             d = weighted_distance(norm, text, max_edits)
             if d <= max_edits:
-                out.append(_Vocab(text, int(reads), float(last), d))
+                out.append(_vocab(row, d))
         return out
 
-    def _gram_candidates(self, s: Session, c: str, k: int) -> list[Any]:
-        # Each plain edit breaks at most two padded bigrams, so a match shares at least
-        # need = |bigrams| - 2k of the query's bigrams. Leaving out the d most common bigrams
-        # (say ^B and BG for a Belgrade plate), a match still shares need - d of the rest:
-        # scan only those rarer posting lists, then check the full count in Python.
-        qg = sorted(grams(c), key=self._df)
-        need = max(1, len(qg) - 2 * k)
-        drop = max(0, need - 2)
-        kept = qg[: len(qg) - drop]
-        ids = (
-            select(PlateGram.text_id)
-            .where(PlateGram.gram.in_(kept))
-            .group_by(PlateGram.text_id)
-            .having(func.count() >= need - drop)
-        )
-        rows = s.execute(
-            select(PlateText.normalised, PlateText.reads, PlateText.last_ts, PlateText.canon).where(
-                PlateText.id.in_(ids),
-                func.length(PlateText.canon).between(len(c) - k, len(c) + k),
-            )
-        ).all()
-        want = set(qg)
-        return [r[:3] for r in rows if len(want & grams(r[3])) >= need]
-
-    def _df(self, gram: str) -> int:
-        """How many plate texts have this bigram (cached for DF_TTL_S)."""
-        now = time.monotonic()
-        hit = self._df_cache.get(gram)
-        if hit is not None and now - hit[1] < DF_TTL_S:
-            return hit[0]
-        with self.db.session() as s:
-            n = int(
-                s.scalar(select(func.count()).select_from(PlateGram).where(PlateGram.gram == gram))
-                or 0
-            )
-        self._df_cache[gram] = (n, now)
-        return n
+    def _one_of(self, column: Any, values: Sequence[Any], kind: Any) -> ColumnElement[bool]:
+        """`column IN values` for a thousand values or more, bound as one parameter (an
+        array on PostgreSQL, a JSON list on SQLite) instead of one parameter each."""
+        if self.db.is_postgres:
+            array = bindparam("values", list(values), type_=ARRAY(kind))
+            return column == any_(array)  # type: ignore[no-any-return]
+        each = func.json_each(json.dumps(list(values))).table_valued("value")
+        return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
     # -- trail -----------------------------------------------------------------------------
     def trail(
@@ -467,17 +685,10 @@ class PlateSearch:
             ]
 
 
-def neighbours(c: str) -> set[str]:
-    """Every canonical text at most one plain edit from `c`."""
-    out = {c}
-    for i in range(len(c) + 1):
-        for a in CANON_ALPHABET:
-            out.add(c[:i] + a + c[i:])
-        if i < len(c):
-            out.add(c[:i] + c[i + 1 :])
-            for a in CANON_ALPHABET:
-                out.add(c[:i] + a + c[i + 1 :])
-    return out
+def _prefix_range(column: Any, prefix: str) -> list[ColumnElement[bool]]:
+    """`column` starts with `prefix` as an index range (keys hold A-Z, 0-9, ^ and $ only,
+    all below `~`)."""
+    return [column >= prefix, column < prefix + "~"]
 
 
 def hits_for(search: PlateSearch, mode: str, q: str, f: PlateFilter, edits: float) -> list[Any]:

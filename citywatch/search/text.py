@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 CONFUSIONS: tuple[tuple[str, str], ...] = (
@@ -28,6 +28,7 @@ MAX_LEN = 16
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015.\u00b7_/]+")
 _FOLD_EXTRA = {"Đ": "D", "Ø": "O", "Æ": "AE", "Ł": "L", "ß": "SS"}
 _CANON = str.maketrans({a: b for a, b in CONFUSIONS})
+CANON_ALPHABET = "".join(sorted({c.translate(_CANON) for c in ALPHABET}))
 _PARTNER: dict[str, str] = {}
 for _a, _b in CONFUSIONS:
     _PARTNER[_a], _PARTNER[_b] = _b, _a
@@ -72,10 +73,79 @@ def canon(normalised: str) -> str:
     return normalised.translate(_CANON)
 
 
-def grams(canonical: str) -> set[str]:
-    """Distinct bigrams of `^canonical$` (the n-gram index keys)."""
-    s = f"^{canonical}$"
-    return {s[i : i + 2] for i in range(len(s) - 1)}
+def trigrams(normalised: str) -> set[str]:
+    """Distinct trigrams of `^normalised$` (the n-gram index keys of partial search)."""
+    s = f"^{normalised}$"
+    return {s[i : i + 3] for i in range(len(s) - 2)}
+
+
+def deletions(canonical: str) -> set[str]:
+    """`canonical` and every text one character shorter (the variant index of fuzzy search).
+
+    Two texts within one plain edit of each other share one of these; see `fuzzy_keys`."""
+    return {canonical} | {canonical[:i] + canonical[i + 1 :] for i in range(len(canonical))}
+
+
+def fuzzy_keys(canonical: str, edits: int) -> set[str]:
+    """Keys to look up in the variant index (`deletions` of every stored canonical text) so
+    that every stored text within `edits` (1 or 2) plain edits of `canonical` is found.
+
+    One edit: the two texts share a deletion variant (a substitution at i: both without i;
+    an insertion or deletion: the shorter one itself). Two edits, cases by the edits that
+    turn the query q into the stored text t, and the variant of t each case reaches:
+    two deletions, or a deletion and a substitution: t less the substituted character is q
+    less two characters; a deletion and an insertion: t less the inserted character is q
+    less one; an insertion and a substitution: t less the inserted character is q with one
+    substitution; two insertions: t less one of them is q with one insertion; two
+    substitutions at i < j: t less i is q less i with a substitution at j. About 1,100 keys
+    for 7 characters."""
+    c = canonical
+    n = len(c)
+    keys = deletions(c)
+    if edits < 2:
+        return keys
+    alphabet = CANON_ALPHABET
+    for i in range(n):
+        less = c[:i] + c[i + 1 :]
+        for j in range(i, n - 1):
+            keys.add(less[:j] + less[j + 1 :])  # two deletions
+            for a in alphabet:
+                keys.add(less[:j] + a + less[j + 1 :])  # less i, substituted after it
+        for a in alphabet:
+            keys.add(c[:i] + a + c[i + 1 :])  # one substitution
+    for i in range(n + 1):
+        for a in alphabet:
+            keys.add(c[:i] + a + c[i:])  # one insertion
+    return keys
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Plain edit distance (bit-parallel, Myers/Hyyrö): a fast first check before
+    `weighted_distance`, which is never smaller on canonical forms."""
+    m = len(a)
+    if m == 0:
+        return len(b)
+    peq: dict[str, int] = {}
+    for i, ch in enumerate(a):
+        peq[ch] = peq.get(ch, 0) | (1 << i)
+    mask = (1 << m) - 1
+    top = 1 << (m - 1)
+    pv, mv, score = mask, 0, m
+    for ch in b:
+        eq = peq.get(ch, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = (mv | ~(xh | pv)) & mask
+        mh = pv & xh
+        if ph & top:
+            score += 1
+        elif mh & top:
+            score -= 1
+        ph = ((ph << 1) | 1) & mask
+        mh = (mh << 1) & mask
+        pv = (mh | ~(xv | ph)) & mask
+        mv = ph & xv
+    return score
 
 
 def sub_cost(a: str, b: str) -> float:
@@ -93,10 +163,21 @@ def weighted_distance(a: str, b: str, limit: float = 99.0) -> float:
         return limit + 1
     prev = [float(j) for j in range(len(b) + 1)]
     for i, ca in enumerate(a, 1):
-        cur = [float(i)] + [0.0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + sub_cost(ca, cb))
-        if min(cur) > limit:
+        partner = _PARTNER.get(ca)
+        left = row_min = float(i)
+        cur = [left]
+        for j, cb in enumerate(b):
+            # the cheapest of: substitute (free, a confusion or other), delete, insert
+            d = prev[j] + (0.0 if cb == ca else CONFUSION_COST if cb == partner else 1.0)
+            if prev[j + 1] + 1.0 < d:
+                d = prev[j + 1] + 1.0
+            if left + 1.0 < d:
+                d = left + 1.0
+            cur.append(d)
+            left = d
+            if d < row_min:
+                row_min = d
+        if row_min > limit:
             return limit + 1
         prev = cur
     return prev[-1]
@@ -158,10 +239,20 @@ def pattern_fragments(pattern: str) -> list[str]:
     return [f for f in re.split(r"[*?]+", s) if f]
 
 
-def fragment_grams(fragments: Iterable[str]) -> set[str]:
-    """Bigrams every match of the pattern must have (in canonical form)."""
-    out: set[str] = set()
-    for f in fragments:
-        c = canon(f)
-        out.update(c[i : i + 2] for i in range(len(c) - 1))
-    return out
+def pattern_keys(pattern: str) -> list[str]:
+    """N-gram index keys every match of a parsed pattern has: the trigrams of its literal
+    runs (with `^`/`$` where anchored); a run of two gives a two-character key, meaning every
+    trigram that starts with it (each occurrence is followed by a character or `$`)."""
+    out: list[str] = []
+    for frag in pattern_fragments(pattern):
+        if len(frag) >= 3:
+            out.extend(frag[i : i + 3] for i in range(len(frag) - 2))
+        elif len(frag) == 2 and not frag.endswith("$"):
+            out.append(frag)
+    return sorted(set(out))
+
+
+def pattern_prefix(pattern: str) -> str:
+    """The literal characters a parsed pattern starts with (`BG12?AB` -> `BG12`)."""
+    m = re.match(r"[A-Z0-9]*", pattern)
+    return m.group(0) if m else ""

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -152,7 +163,14 @@ class PlateRead(Base):
 
     __tablename__ = "plate_reads"
     __table_args__ = (
-        Index("ix_plate_reads_normalised_ts", "normalised", "ts"),
+        # PostgreSQL: the newest reads of a plate (and their camera and direction filters)
+        # from the index alone; SQLite's index holds the id (rowid) anyway.
+        Index(
+            "ix_plate_reads_normalised_ts",
+            "normalised",
+            "ts",
+            postgresql_include=["id", "camera_id", "direction"],
+        ),
         Index("ix_plate_reads_camera_ts", "camera_id", "ts"),
         Index("ix_plate_reads_ts", "ts"),
     )
@@ -187,14 +205,27 @@ class PlateText(Base):
 
 
 class PlateGram(Base):
-    """Padded bigrams of PlateText.canon (an n-gram index that works on every engine)."""
+    """Trigrams of `^normalised$` of each PlateText (the n-gram index of partial search, on
+    every engine). No foreign key: the store deletes a text's rows by key (a cascade would
+    scan this table for every deleted text on SQLite)."""
 
     __tablename__ = "plate_grams"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     gram: Mapped[str] = mapped_column(String(4), primary_key=True)
-    text_id: Mapped[int] = mapped_column(
-        ForeignKey("plate_texts.id", ondelete="CASCADE"), primary_key=True
-    )
+    text_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class PlateVariant(Base):
+    """PlateText.canon and each text one character shorter (the variant index of fuzzy
+    search: texts within an edit or two share a variant or reach one; see
+    citywatch.search.text.fuzzy_keys). No foreign key, as for PlateGram."""
+
+    __tablename__ = "plate_variants"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    variant: Mapped[str] = mapped_column(String(32), primary_key=True)
+    text_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class Hotlist(Base):
@@ -224,3 +255,184 @@ class HotlistEntry(Base):
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(100))
+
+
+# cases (investigations): what is attached to an open case outlives ordinary retention ------
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CaseItem(Base):
+    """A piece of evidence held by a case: a plate read, an alert, a face search, ..."""
+
+    __tablename__ = "case_items"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "ref_id"),
+        Index("ix_case_items_kind_ref", "kind", "ref_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ref_id: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[float] = mapped_column(Float)
+
+
+# faces under legal authorisation (issue #5) -------------------------------------------------
+class Authorisation(Base):
+    """The legal authorisation biometric identification runs under. Without an active one
+    (approved, not revoked, now within [valid_from, valid_to]) nothing is matched."""
+
+    __tablename__ = "authorisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mode: Mapped[str] = mapped_column(String(16))  # realtime | retrospective
+    legal_basis: Mapped[str] = mapped_column(Text)
+    authority: Mapped[str] = mapped_column(String(200))  # issuing authority
+    authority_ref: Mapped[str] = mapped_column(String(100))  # its reference number
+    objective: Mapped[str] = mapped_column(Text)
+    case_ref: Mapped[str] = mapped_column(String(100), default="")
+    watchlist_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    camera_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    valid_from: Mapped[float] = mapped_column(Float)
+    valid_to: Mapped[float] = mapped_column(Float)
+    footage_from: Mapped[float | None] = mapped_column(Float, nullable=True)  # retrospective
+    footage_to: Mapped[float | None] = mapped_column(Float, nullable=True)
+    keep_matches_days: Mapped[float] = mapped_column(Float, default=30.0)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    approved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoke_reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # use began
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # use ended, purged
+    purged: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FaceWatchlist(Base):
+    __tablename__ = "face_watchlists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    legal_basis: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    version: Mapped[str] = mapped_column(String(64), default="")  # hash of its enrolments
+
+
+class FacePerson(Base):
+    __tablename__ = "face_persons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    watchlist_id: Mapped[int] = mapped_column(
+        ForeignKey("face_watchlists.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class FaceEnrolment(Base):
+    """One enrolled face image, with where it came from and on what legal basis."""
+
+    __tablename__ = "face_enrolments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("face_persons.id", ondelete="CASCADE"), index=True
+    )
+    image: Mapped[str] = mapped_column(String(300))  # face crop JPEG, under the data dir
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 x 128, L2-normalised
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the uploaded image
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[float] = mapped_column(Float)
+
+
+class FaceCandidate(Base):
+    """A proposed match: acted on only after two different reviewers confirm it."""
+
+    __tablename__ = "face_candidates"
+    __table_args__ = (Index("ix_face_candidates_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authorisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    camera_id: Mapped[str] = mapped_column(String(63))
+    ts: Mapped[float] = mapped_column(Float)
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    search_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    watchlist_id: Mapped[int] = mapped_column(Integer)
+    watchlist_version: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(Integer)
+    enrolment_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    crop: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    crop_sha256: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # confirmed, rejected
+    reviews: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class FaceSearch(Base):
+    """A retrospective search by photo over a closed set of footage."""
+
+    __tablename__ = "face_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authorisation_id: Mapped[int] = mapped_column(Integer, index=True)
+    case_ref: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(Text)
+    probe_image: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    probe_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    probe_sha256: Mapped[str] = mapped_column(String(64), default="")
+    camera_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    from_ts: Mapped[float] = mapped_column(Float)
+    to_ts: Mapped[float] = mapped_column(Float)
+    sample_fps: Mapped[float] = mapped_column(Float, default=2.0)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    segments_total: Mapped[int] = mapped_column(Integer, default=0)
+    segments_done: Mapped[int] = mapped_column(Integer, default=0)
+    faces_seen: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class FaceAppearance(Base):
+    """A face seen in the footage of a retrospective search (its embedding is in the
+    search's vector collection)."""
+
+    __tablename__ = "face_appearances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[int] = mapped_column(
+        ForeignKey("face_searches.id", ondelete="CASCADE"), index=True
+    )
+    camera_id: Mapped[str] = mapped_column(String(63))
+    ts: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[float]] = mapped_column(JSON, default=list)  # normalised
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    crop: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)  # similarity to the probe

@@ -3,19 +3,40 @@ plate/hotlist API (purpose, audit, permissions, problems)."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import func, insert, select
 
 from citywatch.governance.audit import AuditLog
+from citywatch.search import plates as plates_module
 from citywatch.search.hotlists import HotlistError, HotlistService
 from citywatch.search.plates import PlateFilter, PlateSearch, PlateStore
-from citywatch.search.text import PlateTextError, weighted_distance
-from citywatch.store.db import Database
-from citywatch.store.models import AuditEntry, Camera, PlateGram, PlateRead, PlateText
+from citywatch.search.text import (
+    CANON_ALPHABET,
+    PlateTextError,
+    canon,
+    deletions,
+    fuzzy_keys,
+    levenshtein,
+    parse_pattern,
+    pattern_regex,
+    weighted_distance,
+)
+from citywatch.store.db import Database, alembic_config
+from citywatch.store.models import (
+    AuditEntry,
+    Camera,
+    PlateGram,
+    PlateRead,
+    PlateText,
+    PlateVariant,
+)
 from tests.conftest import add_user, login
 
 T0 = 1_770_000_000.0  # a fixed "now"
@@ -212,6 +233,271 @@ def test_expire_deletes_old_reads_and_their_files(db: Database, tmp_path: Path) 
     assert sorted(p.name for p in crops.iterdir()) == ["0.jpg"]
     with db.session() as s:
         assert {t.normalised for t in s.scalars(select(PlateText))} == {"BG000AA", "BG100AA"}
+
+
+def test_expire_forgets_the_index_keys_of_gone_plates(db: Database, tmp_path: Path) -> None:
+    store = PlateStore(db, tmp_path)
+    store.add(read("cam", T0 - 40 * 86400, "BG 111-AA"))
+    store.add(read("cam", T0 - 1 * 86400, "BG 122-AA"))
+    assert store.expire(now=T0) == 1
+    with db.session() as s:
+        (kept,) = s.scalars(select(PlateText)).all()
+        assert {g.text_id for g in s.scalars(select(PlateGram))} == {kept.id}
+        assert {v.text_id for v in s.scalars(select(PlateVariant))} == {kept.id}
+    search = PlateSearch(db)
+    assert texts(search.fuzzy("BG112AA", 2)) == ["BG122AA"]
+    assert texts(search.partial("*111*")) == []
+
+
+# search against brute force --------------------------------------------------------------
+def _lev(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        prev = cur
+    return prev[-1]
+
+
+def _one_edit(c: str) -> set[str]:
+    out = {c[:i] + c[i + 1 :] for i in range(len(c))}
+    for i in range(len(c) + 1):
+        out.update(c[:i] + a + c[i:] for a in "A81")
+    for i in range(len(c)):
+        out.update(c[:i] + a + c[i + 1 :] for a in "A81")
+    return out
+
+
+def test_fuzzy_keys_reach_every_text_within_two_edits() -> None:
+    """Every canonical text one or two plain edits away (all of them, over a small alphabet)
+    shares a deletion variant with a key; the plain distance is the bit-parallel one."""
+    for q in ("A18", "AA81", "1A81A", "A8A8181"):
+        one = _one_edit(q)
+        two = set().union(*(_one_edit(t) for t in one))
+        keys1, keys2 = fuzzy_keys(q, 1), fuzzy_keys(q, 2)
+        for t in one:
+            assert keys1 & deletions(t), (q, t)
+        for t in two:
+            assert keys2 & deletions(t), (q, t)
+            assert levenshtein(q, t) == _lev(q, t) <= 2
+    assert CANON_ALPHABET == "0123456789ACDEFHJKLMNPQRTUVWXY"
+    rng = random.Random(3)
+    for _ in range(2000):
+        a = "".join(rng.choices("AB01", k=rng.randrange(0, 12)))
+        b = "".join(rng.choices("AB01", k=rng.randrange(0, 12)))
+        assert levenshtein(a, b) == _lev(a, b)
+
+
+def _random_plates(rng: random.Random) -> tuple[list[str], list[str]]:
+    """Plates crowded together (small alphabets, OCR-confusable characters) so that one and
+    two edits of every kind connect many of them: (base plates, all plates)."""
+    bases = [
+        rng.choice(["BG", "B6", "NS", "N5", "8G"])
+        + "".join(rng.choices("0128", k=rng.choice((3, 4))))
+        + "".join(rng.choices("ABOS", k=2))
+        for _ in range(40)
+    ]
+    out = set(bases)
+    alphabet = "ABGOS0128"
+    for b in bases:
+        for _ in range(6):
+            t = b
+            for _ in range(rng.randrange(1, 3)):
+                i = rng.randrange(len(t))
+                op = rng.randrange(3)
+                if op == 0 and len(t) > 4:
+                    t = t[:i] + t[i + 1 :]
+                elif op == 1:
+                    t = t[:i] + rng.choice(alphabet) + t[i:]
+                else:
+                    t = t[:i] + rng.choice(alphabet) + t[i + 1 :]
+            out.add(t)
+    return sorted(set(bases)), sorted(out)
+
+
+@pytest.fixture
+def crowd(db: Database, tmp_path: Path) -> tuple[PlateSearch, list[PlateRead]]:
+    rng = random.Random(17)
+    store = PlateStore(db, tmp_path)
+    reads = []
+    for plate in _random_plates(rng)[1]:
+        for _ in range(rng.choice((1, 1, 2, 3, 6))):
+            r = read(
+                rng.choice(("c1", "c2", "c3")),
+                T0 - rng.random() * 100 * H,
+                plate,
+                direction=rng.choice(("in", "out", None)),
+            )
+            reads.append(store.add(r))
+    return PlateSearch(db), reads
+
+
+FILTERS = [
+    PlateFilter(limit=1000),
+    PlateFilter(limit=7, offset=3),
+    PlateFilter(limit=3, offset=1),
+    PlateFilter(cameras=["c2"], limit=20),
+    PlateFilter(start=T0 - 60 * H, end=T0 - 20 * H, limit=15),
+    PlateFilter(cameras=["c1", "c3"], direction="in", end=T0 - 50 * H, limit=10),
+]
+
+
+def _keep(r: PlateRead, f: PlateFilter) -> bool:
+    return (
+        (f.cameras is None or r.camera_id in f.cameras)
+        and (f.start is None or r.ts >= f.start)
+        and (f.end is None or r.ts <= f.end)
+        and (not f.direction or r.direction == f.direction)
+    )
+
+
+def _page(rows: list[tuple[float, PlateRead]], f: PlateFilter) -> list[tuple[int, float]]:
+    rows = sorted(rows, key=lambda x: (x[0], -x[1].ts, -x[1].id))
+    return [(r.id, d) for d, r in rows[f.offset : f.offset + f.limit]]
+
+
+def _brute_fuzzy(
+    reads: list[PlateRead], q: str, edits: float, f: PlateFilter
+) -> list[tuple[int, float]]:
+    dist = {}
+    last: dict[str, float] = {}
+    for r in reads:
+        last[r.normalised] = max(last.get(r.normalised, 0.0), r.ts)
+        if r.normalised not in dist:
+            dist[r.normalised] = weighted_distance(q, r.normalised, edits)
+    near = sorted((p for p in dist if dist[p] <= edits), key=lambda p: (dist[p], -last[p]))
+    kept = set(near[: plates_module.MAX_FUZZY_PLATES])
+    return _page(
+        [(dist[r.normalised], r) for r in reads if r.normalised in kept and _keep(r, f)], f
+    )
+
+
+def _brute_partial(reads: list[PlateRead], pattern: str, f: PlateFilter) -> list[int]:
+    rx = pattern_regex(parse_pattern(pattern))
+    return [
+        i
+        for i, _ in _page(
+            [(0.0, r) for r in reads if rx.fullmatch(r.normalised) and _keep(r, f)], f
+        )
+    ]
+
+
+def _small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merge plates one or two at a time, plates with more reads than the page one by one,
+    and take the rest in one query after four, and never treat a filter as narrow enough to
+    walk its reads, so that small result sets take every path."""
+    monkeypatch.setattr(plates_module, "BATCH_FIRST", 1)
+    monkeypatch.setattr(plates_module, "BATCH_MAX", 2)
+    monkeypatch.setattr(plates_module, "MERGE_MAX_TEXTS", 4)
+    monkeypatch.setattr(plates_module, "FEW_READS", 0)
+    monkeypatch.setattr(plates_module, "NARROW_READS", 0)  # (by default every filter is)
+
+
+@pytest.mark.parametrize("batches", ["default", "small"])
+def test_fuzzy_search_equals_brute_force(
+    crowd: tuple[PlateSearch, list[PlateRead]], batches: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if batches == "small":
+        _small_batches(monkeypatch)
+    search, reads = crowd
+    queries = [*_random_plates(random.Random(17))[0][:6], "BG012AB", "B6O12A8", "8G0O"]
+    two_edit_kinds = 0
+    for q, edits in itertools.product(queries, (1, 1.5, 2)):
+        for f in FILTERS:
+            want = _brute_fuzzy(reads, q, edits, f)
+            got = [(h.read.id, h.distance) for h in search.fuzzy(q, edits, f)]
+            assert got == want, (q, edits, f)
+        if edits == 2:
+            near = {r.normalised for r in reads if 1 < weighted_distance(q, r.normalised) <= 2}
+            two_edit_kinds += len(near)
+    assert two_edit_kinds > 30  # the set really has many matches at 1.5 and 2 edits
+
+
+@pytest.mark.parametrize("batches", ["default", "small", "walk"])
+def test_partial_search_equals_brute_force(
+    crowd: tuple[PlateSearch, list[PlateRead]], batches: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if batches in ("small", "walk"):
+        _small_batches(monkeypatch)
+    if batches == "walk":  # every pattern with more than two plates walks the reads
+        monkeypatch.setattr(plates_module, "MAX_PATTERN_PLATES", 2)
+    search, reads = crowd
+    patterns = [
+        "BG*", "BG01*", "*12*", "*012*", "B6?2*", "*AB", "*8SA", "BG0??AB", "N5*O",
+        "*2?A*", "8G", "?G1*", "*OS*", "BG12AB", "*0*1*", "S?2*", "*1?8", "NS128AS",
+    ]  # fmt: skip
+    for pattern in patterns:
+        for f in FILTERS:
+            want = _brute_partial(reads, pattern, f)
+            got = [h.read.id for h in search.partial(pattern, f)]
+            assert got == want, (pattern, f)
+
+
+def test_rebuilt_vocabulary_gives_the_same_answers(
+    db: Database, crowd: tuple[PlateSearch, list[PlateRead]]
+) -> None:
+    search, reads = crowd
+    with db.session() as s:
+        before = {
+            "texts": sorted(s.execute(select(PlateText.normalised, PlateText.reads)).all()),
+            "grams": s.scalar(select(func.count()).select_from(PlateGram)),
+            "variants": s.scalar(select(func.count()).select_from(PlateVariant)),
+        }
+    PlateStore(db, Path(".")).rebuild_vocabulary()
+    with db.session() as s:
+        assert before == {
+            "texts": sorted(s.execute(select(PlateText.normalised, PlateText.reads)).all()),
+            "grams": s.scalar(select(func.count()).select_from(PlateGram)),
+            "variants": s.scalar(select(func.count()).select_from(PlateVariant)),
+        }
+    fresh = PlateSearch(db)
+    f = PlateFilter(limit=1000)
+    assert [h.read.id for h in fresh.fuzzy("BG012AB", 2, f)] == [
+        i for i, _ in _brute_fuzzy(reads, "BG012AB", 2, f)
+    ]
+
+
+def test_migration_0004_indexes_an_existing_vocabulary(db_url: str) -> None:
+    database = Database(db_url)
+    try:
+        command.upgrade(alembic_config(database.engine), "0003")
+        with database.engine.begin() as conn:
+            conn.execute(
+                insert(PlateText),
+                [
+                    {"id": 1, "normalised": "BG123AB", "canon": canon("BG123AB"), "reads": 2,
+                     "first_ts": T0, "last_ts": T0},
+                    {"id": 2, "normalised": "NS12", "canon": canon("NS12"), "reads": 1,
+                     "first_ts": T0, "last_ts": T0},
+                ],
+            )  # fmt: skip
+            conn.exec_driver_sql(
+                "INSERT INTO plate_grams (gram, text_id) VALUES ('^8', 1), ('86', 1)"
+            )
+        database.upgrade()
+        with database.session() as s:
+            grams = {(g.gram, g.text_id) for g in s.scalars(select(PlateGram))}
+            variants = {(v.variant, v.text_id) for v in s.scalars(select(PlateVariant))}
+        assert grams == {("^NS", 2), ("NS1", 2), ("S12", 2), ("12$", 2)} | {
+            (g, 1) for g in ("^BG", "BG1", "G12", "123", "23A", "3AB", "AB$")
+        }
+        assert variants == {(v, 1) for v in deletions("86123A8")} | {
+            (v, 2) for v in deletions("N512")
+        }
+        if database.is_postgres:  # the newest reads of a plate come from the index alone
+            with database.engine.connect() as conn:
+                ddl = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes "
+                    "WHERE indexname = 'ix_plate_reads_normalised_ts'"
+                ).scalar()
+            assert "INCLUDE (id, camera_id, direction)" in str(ddl)
+        command.downgrade(alembic_config(database.engine), "0003")
+        with database.engine.connect() as conn:
+            old = set(conn.exec_driver_sql("SELECT gram, text_id FROM plate_grams").all())
+        assert ("^8", 1) in old and ("N5", 2) in old and ("2$", 2) in old
+    finally:
+        database.dispose()
 
 
 # hotlists -----------------------------------------------------------------------------------

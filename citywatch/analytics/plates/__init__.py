@@ -1,7 +1,8 @@
-"""Licence-plate recognition: plate formats per country, detection + OCR on images, and
-fusion of the reads of one vehicle track into one result.
+"""Licence-plate recognition: plate formats per country, detection + OCR on images,
+fusion of the reads of one vehicle track into one result, and passages of plates on a
+dedicated LPR camera (no vehicle tracks).
 
-    from citywatch.analytics.plates import PlateReader, PlateFusion, classify
+    from citywatch.analytics.plates import PlateReader, PlateFusion, PlatePassages, classify
 """
 
 from citywatch.analytics.plates.formats import (
@@ -16,6 +17,7 @@ from citywatch.analytics.plates.formats import (
     register,
 )
 from citywatch.analytics.plates.fusion import FusedPlate, PlateFusion, fuse
+from citywatch.analytics.plates.passages import PassageResult, PlatePassages
 from citywatch.analytics.plates.reader import (
     PlateDetector,
     PlateRead,
@@ -31,9 +33,11 @@ __all__ = [
     "Classification",
     "FusedPlate",
     "Group",
+    "PassageResult",
     "PlateDetector",
     "PlateFormat",
     "PlateFusion",
+    "PlatePassages",
     "PlateRead",
     "PlateReader",
     "PlateReaderError",

@@ -21,17 +21,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from citywatch.analytics.plates.formats import (
     DIGIT_TO_LETTER,
     LETTER_TO_DIGIT,
+    UNFORMATTED,
     classify,
     formats_for,
 )
 from citywatch.analytics.plates.reader import PlateRead
 
-__all__ = ["FusedPlate", "PlateFusion", "align", "fuse"]
+__all__ = [
+    "FusedPlate",
+    "PlateFusion",
+    "ReadSchedule",
+    "TrackPlate",
+    "align",
+    "fuse",
+    "weighted_distance",
+]
 
 _CONFUSED = {frozenset(p) for p in [*DIGIT_TO_LETTER.items(), *LETTER_TO_DIGIT.items()]}
 
@@ -67,6 +76,18 @@ def _sub_cost(a: str, b: str) -> float:
     if a == b:
         return 0.0
     return 0.5 if frozenset((a, b)) in _CONFUSED else 1.0
+
+
+def weighted_distance(a: str, b: str) -> float:
+    """Edit distance between two normalised plates, an OCR confusion (O/0, B/8, ...)
+    counting half a substitution."""
+    prev = [float(j) for j in range(len(b) + 1)]
+    for i, ca in enumerate(a, 1):
+        cur = [float(i)]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1.0, cur[j - 1] + 1.0, prev[j - 1] + _sub_cost(ca, cb)))
+        prev = cur
+    return prev[-1]
 
 
 def align(text: str, reference: str) -> list[str | None]:
@@ -185,5 +206,63 @@ class PlateFusion:
     def result(self) -> FusedPlate | None:
         return fuse(self._reads, self.countries, max_reads=self.max_reads)
 
+    def settled(self, agreeing: int = 3, confidence: float = 0.8) -> bool:
+        """Whether more frames would hardly change the result: it fits a format, at least
+        ``agreeing`` reads read exactly it, and its confidence is at least ``confidence``
+        (the vehicle path stops reading a track's plate then)."""
+        if len(self._reads) < agreeing:
+            return False
+        fused = self.result()
+        return (
+            fused is not None
+            and fused.format != UNFORMATTED
+            and fused.agreeing >= agreeing
+            and fused.confidence >= confidence
+        )
+
     def reset(self) -> None:
         self._reads.clear()
+
+
+@dataclass(frozen=True)
+class ReadSchedule:
+    """When to read the plate of a tracked vehicle (each read costs a detector pass and
+    OCR): ``tries`` reads at least ``every_s`` apart; past those, only when the vehicle came
+    closer (its box grew ``growth`` times over the largest box read so far: a better view,
+    read at once), up to ``max_tries``; none once the fused read is settled
+    (:meth:`PlateFusion.settled`). ``bench.plates_fusion`` measures it against reading
+    every frame."""
+
+    tries: int = 6
+    every_s: float = 0.3
+    growth: float = 1.3
+    max_tries: int = 12
+
+
+@dataclass
+class TrackPlate:
+    """The plate reads of one vehicle track and when they were taken."""
+
+    fusion: PlateFusion = field(default_factory=PlateFusion)
+    attempts: int = 0
+    last_try: float = -1e9
+    tried_area: float = 0.0  # the largest vehicle box read so far (any unit of area)
+    settled: bool = False  # the fused read is sure: no more tries
+
+    def due(self, area: float, ts: float, schedule: ReadSchedule) -> bool:
+        """Whether to read the plate now, the vehicle's box being ``area`` at ``ts``."""
+        if self.settled or self.attempts >= schedule.max_tries:
+            return False
+        grown = area >= self.tried_area * schedule.growth
+        if self.attempts >= schedule.tries and not grown:
+            return False
+        return grown or ts - self.last_try >= schedule.every_s
+
+    def tried(self, area: float, ts: float, read: PlateRead | None) -> None:
+        """A read was tried now; ``read``: the best plate it found, if any."""
+        self.attempts += 1
+        self.last_try = ts
+        self.tried_area = max(self.tried_area, area)
+        if read is not None:
+            self.fusion.add(read)
+            self.settled = self.fusion.settled()

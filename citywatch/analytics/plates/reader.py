@@ -10,9 +10,9 @@ Two models, both installed from PyPI (nothing is fetched at run time):
 - plate detection: the YOLOv8-seg ONNX export in the ``platedet`` wheel
   (``platedet/artifacts/platedet.onnx``, 640x640, fp16; "trained primarily on Brazilian
   plates"; its ONNX metadata says AGPL-3.0, compatible with CityWatch's AGPL-3.0-or-later).
-  Only its boxes are used (the mask head is ignored); run here on ONNX Runtime with our own
-  letterbox (PyAV swscale) and NMS, so platedet's own Python code (OpenCV, Pillow) is not
-  used.
+  Only its boxes are used: the graph is cut to the box head, fp32, any input size, and run
+  on ONNX Runtime with our own letterbox (PyAV swscale), decoding and NMS
+  (:mod:`.detector`), so platedet's own Python code (OpenCV, Pillow) is not used.
 - OCR: ``rapidocr`` 3.x, recognition only (PP-OCR rec ONNX shipped in its wheel,
   Apache-2.0) on each plate crop. Its flags are passed on every call: a call with
   ``use_det=False`` changes the defaults of later calls.
@@ -27,7 +27,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -39,8 +38,11 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.analytics.detector import nms
-from citywatch.analytics.models import models_dir
+from citywatch.analytics.plates.detector import (
+    PlateDetector,
+    PlateReaderError,
+    resize,
+)
 from citywatch.analytics.plates.formats import classify, formats_for
 from citywatch.imaging import encode_jpeg_array, sharpness
 
@@ -63,11 +65,6 @@ Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in image pixels
 
 MAX_SIDE = 3840  # larger images are scaled down to this longest side first
 MIN_PLATE_PX = 8  # plate boxes smaller than this (either side) are not read
-PLATEDET_ENV = "CITYWATCH_PLATE_DETECTOR"
-
-
-class PlateReaderError(RuntimeError):
-    """A model is missing or unusable."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,12 +124,6 @@ def load_image(path: str | Path) -> Image:
         raise OSError(f"cannot read image {path}: {exc}") from None
 
 
-def _resize(image: Image, width: int, height: int, fmt: str = "bgr24") -> Image:
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
-    out = frame.reformat(width=width, height=height, format=fmt, interpolation="BILINEAR")
-    return np.ascontiguousarray(out.to_ndarray())
-
-
 def _check_image(image: Any) -> Image:
     if not isinstance(image, np.ndarray):
         raise ValueError(f"expected a numpy image, got {type(image).__name__}")
@@ -142,104 +133,6 @@ def _check_image(image: Any) -> Image:
         raise ValueError(f"expected an H x W x 3 uint8 BGR image, got {image.shape} {image.dtype}")
     checked: Image = image
     return checked
-
-
-# plate detection ---------------------------------------------------------------------------
-def platedet_model_path() -> Path:
-    """Where the platedet ONNX model is: ``$CITYWATCH_PLATE_DETECTOR``, else
-    ``platedet.onnx`` in the model cache (``scripts/build_models.sh`` puts it there), else
-    the installed ``platedet`` wheel's ``artifacts/platedet.onnx``. PlateReaderError if
-    none."""
-    env = os.environ.get(PLATEDET_ENV)
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise PlateReaderError(f"{PLATEDET_ENV}={env}: no such file")
-        return path
-    cached = models_dir() / "platedet.onnx"
-    if cached.is_file():
-        return cached
-    spec = importlib.util.find_spec("platedet")
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "artifacts" / "platedet.onnx"
-        if path.is_file():
-            return path
-    raise PlateReaderError(
-        f"plate detector missing: {cached} not found; run scripts/build_models.sh (or "
-        f"`pip install --no-deps platedet==0.0.2`, or set {PLATEDET_ENV} to a platedet.onnx)"
-    )
-
-
-class PlateDetector:
-    """The platedet YOLOv8-seg model (boxes only) on ONNX Runtime."""
-
-    def __init__(
-        self,
-        model_path: str | Path | None = None,
-        threads: int = 1,
-        threshold: float = 0.3,
-        iou: float = 0.5,
-    ) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped]
-
-        path = Path(model_path) if model_path is not None else platedet_model_path()
-        if not path.is_file():
-            raise PlateReaderError(f"plate detector missing: {path} not found")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own types
-            raise PlateReaderError(f"plate detector {path} cannot be loaded: {exc}") from None
-        inp = self._session.get_inputs()[0]
-        shape = inp.shape
-        if len(shape) != 4 or not all(isinstance(v, int) for v in shape[2:]):
-            raise PlateReaderError(f"plate detector {path}: unexpected input {shape}")
-        self._input = inp.name
-        self._fp16 = "float16" in inp.type
-        self.height, self.width = int(shape[2]), int(shape[3])
-        self._output = self._session.get_outputs()[0].name
-        self.threshold = threshold
-        self.iou = iou
-        self.path = path
-        self.licence = str(self._session.get_modelmeta().custom_metadata_map.get("license", ""))
-
-    def detect(self, image: Image) -> list[tuple[Box, float]]:
-        """Plate boxes (image pixels) and scores, best first."""
-        h, w = image.shape[:2]
-        if h < 2 or w < 2:
-            return []
-        r = min(self.width / w, self.height / h)
-        nw, nh = max(1, min(self.width, round(w * r))), max(1, min(self.height, round(h * r)))
-        scaled = _resize(image, nw, nh, "rgb24")
-        canvas = np.full((self.height, self.width, 3), 114, np.uint8)
-        px, py = (self.width - nw) // 2, (self.height - nh) // 2
-        canvas[py : py + nh, px : px + nw] = scaled
-        dtype = np.float16 if self._fp16 else np.float32
-        tensor = (canvas.astype(np.float32) / 255.0).astype(dtype).transpose(2, 0, 1)[None]
-        out = self._session.run([self._output], {self._input: np.ascontiguousarray(tensor)})[0]
-        pred = np.asarray(out[0], np.float32)  # 4 + classes + masks, candidates
-        scores = pred[4]
-        keep = scores > self.threshold
-        if not keep.any():
-            return []
-        cx, cy, bw, bh = pred[0, keep], pred[1, keep], pred[2, keep], pred[3, keep]
-        scores = scores[keep]
-        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-        order = nms(boxes.astype(np.float32), scores.astype(np.float32), self.iou)
-        found: list[tuple[Box, float]] = []
-        for i in order.tolist():
-            x1, y1, x2, y2 = boxes[i].tolist()
-            x1 = min(max((x1 - px) / r, 0.0), float(w))
-            x2 = min(max((x2 - px) / r, 0.0), float(w))
-            y1 = min(max((y1 - py) / r, 0.0), float(h))
-            y2 = min(max((y2 - py) / r, 0.0), float(h))
-            if x2 - x1 >= 1 and y2 - y1 >= 1:
-                found.append(((x1, y1, x2, y2), round(float(scores[i]), 4)))
-        return found
 
 
 # OCR ---------------------------------------------------------------------------------------
@@ -329,18 +222,20 @@ class PlateReader:
         self.max_plates = max_plates
         self.margin = margin
         self.last_timing = ReadTiming(0.0, 0.0)
+        self.last_found = 0  # plate boxes the detector found in the last ``read``
 
     def read(self, image_bgr: Image, vehicle_box: Box | None = None) -> list[PlateRead]:
         """Every plate found in the image (or only inside ``vehicle_box``), best first.
         An empty image or box gives []; ValueError for something that is not an image."""
         image = _check_image(image_bgr)
         h, w = image.shape[:2]
+        self.last_found = 0
         if h < 2 or w < 2:
             return []
         scale = 1.0
         if max(h, w) > MAX_SIDE:
             scale = MAX_SIDE / max(h, w)
-            image = _resize(image, max(2, round(w * scale)), max(2, round(h * scale)))
+            image = resize(image, max(2, round(w * scale)), max(2, round(h * scale)))
         ih, iw = image.shape[:2]
         ox = oy = 0
         region = image
@@ -356,6 +251,7 @@ class PlateReader:
             region = image[oy:ey, ox:ex]
         t0 = time.perf_counter()
         found = self.detector.detect(region)[: self.max_plates]
+        self.last_found = len(found)
         t1 = time.perf_counter()
         reads: list[PlateRead] = []
         for (bx1, by1, bx2, by2), det_score in found:

@@ -356,6 +356,9 @@ async def live_events(websocket: WebSocket, types: str = "alert,event.start,even
         await websocket.close(code=4403, reason="not allowed")
         return
     wanted = {t for t in types.split(",") if t}
+    if not has_permission(who.role, P.FACE_REVIEW):
+        # Candidate face matches are for reviewers' eyes only.
+        wanted = {t for t in wanted if not t.startswith("face.")}
     camera = websocket.query_params.get("camera")
     cameras: set[str] | None = set(who.camera_ids) if who.camera_ids is not None else None
     if camera is not None:

@@ -82,6 +82,12 @@ async function boot() {
   $("#tab-plates").hidden = !can("search");
   $("#tab-hotlists").hidden = !can("search");
   if (!mayEditHotlists()) document.querySelectorAll(".hl-edit").forEach((e) => (e.hidden = true));
+  $("#tab-authorisations").hidden = !mayAuthorisations();
+  $("#tab-watchlists").hidden = !can("faces.watchlist");
+  $("#tab-facesearch").hidden = !can("faces.request");
+  $("#tab-cases").hidden = !can("case.manage");
+  $("#review-panel").hidden = !can("faces.review");
+  $("#au-new").hidden = !can("faces.request");
   show("app");
   await refreshCameras();
   if (booted) return;
@@ -91,6 +97,9 @@ async function boot() {
     loadAlerts();
     startFeed();
   }
+  if (can("faces.review")) loadCandidates();
+  // The authority and auditors have no live view: they start where their work is.
+  if (!can("live.view") && mayAuthorisations()) showTab("authorisations");
 }
 
 $("#login-form").addEventListener("submit", async (ev) => {
@@ -141,7 +150,7 @@ async function refreshCameras() {
       <div class="meta"><span class="name"></span><span class="state"></span></div>`;
     tile.querySelector(".name").textContent = `${cam.name} (${cam.id})`;
     tiles.appendChild(tile);
-    players.set(cam.id, startLive(cam.id, tile));
+    players.set(cam.id, can("live.view") ? startLive(cam.id, tile) : noLive(tile));
     overlays.set(cam.id, trackOverlay(cam, tile));
   }
   fillCameraSelect($("#pb-camera"), false);
@@ -274,6 +283,12 @@ function startLive(cameraId, tile) {
   }
   connect();
   return { close() { closed = true; ws && ws.close(); } };
+}
+
+// Roles without live.view (the authority, auditors) see the camera, not its picture.
+function noLive(tile) {
+  tile.querySelector("video").replaceWith(h("div", { class: "no-live muted" }, "No live view for your role"));
+  return { close() {} };
 }
 
 function mjpegFallback(cameraId, tile) {
@@ -514,7 +529,9 @@ function addAlert(raw, source) {
     class: `alert prio-${a.priority}` + (source === "feed" ? " fresh" : ""),
     dataset: { id: a.id, ts: a.ts, source, received: Date.now(), raisedAt: a.raised_at ?? "", kind: a.kind },
   });
-  const what = a.kind === "hotlist" ? plateHitText(a) : `${a.class || "object"} ${describe(a.kind, a.zone, a.direction)}`;
+  const what = a.kind === "hotlist" ? plateHitText(a)
+    : a.kind === "face" ? faceHitText(a)
+    : `${a.class || "object"} ${describe(a.kind, a.zone, a.direction)}`;
   const open = h("button", {
     type: "button",
     class: "open",
@@ -530,7 +547,7 @@ function addAlert(raw, source) {
     h("span", { class: "where" }, camName(a.camera_id)),
   );
   li.append(open);
-  const hit = a.kind === "hotlist" ? plateHit(a) : null;
+  const hit = a.kind === "hotlist" ? plateHit(a) : a.kind === "face" ? faceHit(a) : null;
   if (hit) li.append(hit);
   if (a.acknowledged_at) markAcked(li, a.acknowledged_by);
   else li.append(h("button", { type: "button", class: "ack", onclick: () => acknowledge(a.id, li) }, "Acknowledge"));
@@ -564,7 +581,8 @@ function plateHit(a) {
     ? h("button", { type: "button", class: "play", "aria-label": `Play ${camName(a.camera_id)} at ${stamp(a.ts)}`,
                     onclick: () => playAt(a.camera_id, Number(at.get("start")), Number(at.get("end")), null) }, "Play")
     : null;
-  return crop || play ? h("div", { class: "plate-hit" }, crop, play) : null;
+  const attach = attachButton("alert", a.id, `the alert for plate ${a.plate}`);
+  return crop || play || attach ? h("div", { class: "plate-hit" }, crop, play, attach) : null;
 }
 
 function markAcked(li, by) {
@@ -619,17 +637,24 @@ function startFeed() {
   const state = $("#feed-state");
   let first = true;
   function connect() {
-    const ws = new WebSocket(wsUrl("/live?types=alert,event.start,event.end"));
+    // Reviewers also get candidate face matches and their reviews (the server sends them
+    // to reviewers only).
+    const types = "alert,event.start,event.end" + (can("faces.review") ? ",face.candidate,face.review" : "");
+    const ws = new WebSocket(wsUrl("/live?types=" + types));
     ws.onopen = () => {
       state.textContent = "live";
       state.classList.add("open");
-      if (!first) loadAlerts();
+      if (!first) {
+        loadAlerts();
+        if (can("faces.review")) loadCandidates();
+      }
       first = false;
     };
     ws.onmessage = (ev) => {
       const m = JSON.parse(ev.data);
       if (m.type === "alert") addAlert(m, "feed");
       else if (m.type === "event.start" || m.type === "event.end") eventNews(m);
+      else if (m.type === "face.candidate" || m.type === "face.review") showCandidate(m, "feed");
     };
     ws.onclose = () => {
       state.textContent = "reconnecting";
@@ -1291,7 +1316,8 @@ function plateRow(r, rank) {
     h("td", { class: "actions" },
       h("button", { type: "button", class: "trail-btn", "aria-label": `Where was ${r.text}`,
                     onclick: () => loadTrail(r.normalised, r.text) }, "Where was it"),
-      playButton(r)),
+      playButton(r),
+      attachButton("plate_read", r.id, `the read of ${r.text} at ${stamp(r.ts)}`, "Attach")),
   );
 }
 
@@ -1648,6 +1674,921 @@ $("#hl-confirm-yes").addEventListener("click", async () => {
     $("#hl-d-error").textContent = `Not deleted: ${e.message}`;
   }
 });
+
+// Faces under legal authorisation, and cases ----------------------------------------------
+// Each screen shows by the permissions of the user's role: investigators request
+// authorisations, keep watchlists and search recorded video by photo; the authority
+// approves or revokes; reviewers confirm or reject candidate matches (two different
+// reviewers confirm one before it becomes an alert); auditors and the authority read the use
+// log. The administrator has no biometric powers. The API decides; the page shows its
+// refusals as they are.
+const mayAuthorisations = () => ["faces.request", "faces.approve", "faces.review", "faces.use_log"].some((p) => can(p));
+const MODE_LABEL = { realtime: "real-time matching", retrospective: "retrospective search" };
+const STATUS_LABEL = { pending: "pending approval", scheduled: "approved, not yet valid", active: "active", expired: "expired", revoked: "revoked" };
+const when = (ts) => (ts == null ? "–" : stamp(ts));
+const score3 = (x) => Number(x).toFixed(3);
+const camNames = (ids) => ids.map(camName).join(", ");
+// Inputs for a window that must lie inside another: whole seconds, rounded inwards.
+const inputUp = (ts) => toInput(Math.ceil(ts));
+const inputDown = (ts) => toInput(Math.floor(ts));
+
+function checkboxes(box, items, checked = () => false) {
+  const legend = box.querySelector("legend");
+  box.replaceChildren(legend, ...items.map(([value, text]) =>
+    h("label", {}, h("input", { type: "checkbox", value, checked: checked(value) }), " ", text)));
+  if (!items.length) box.append(h("span", { class: "muted small" }, "none available"));
+}
+const checkedValues = (box) => [...box.querySelectorAll("input:checked")].map((i) => i.value);
+
+// Authorisations ------------------------------------------------------------------------
+const au = { items: [], selected: null };
+
+async function loadAuthorisations(select = au.selected) {
+  $("#au-error").textContent = "";
+  try {
+    au.items = await api("/authorisations");
+  } catch (e) {
+    $("#au-error").textContent = e.message;
+    return;
+  }
+  $("#au-list").replaceChildren(...au.items.map((a) => h("li", {},
+    h("button", { type: "button", class: "hl-item au-item" + (a.id === select ? " selected" : ""),
+                  dataset: { id: a.id, status: a.status }, "aria-current": a.id === select ? "true" : null,
+                  onclick: () => showAuthorisation(a.id) },
+      h("span", { class: "name" }, `#${a.id} ${a.objective}`),
+      h("span", { class: `status st-${a.status}` }, a.status),
+      h("span", { class: "muted small" }, `${MODE_LABEL[a.mode]}; ${a.authority}, ${a.authority_ref}`)))));
+  $("#au-empty").hidden = au.items.length > 0;
+  if (select != null && au.items.some((a) => a.id === select)) showAuthorisation(select);
+  else {
+    au.selected = null;
+    $("#au-detail").hidden = true;
+  }
+}
+onTab.authorisations = () => {
+  $("#au-d-msg").textContent = "";
+  loadAuthorisations();
+};
+
+function showAuthorisation(id) {
+  const a = au.items.find((x) => x.id === id);
+  if (!a) return;
+  if (au.selected !== id) {
+    $("#au-d-msg").textContent = "";
+    $("#au-log").hidden = true;
+  }
+  au.selected = id;
+  document.querySelectorAll("#au-list .au-item").forEach((b) => {
+    const on = Number(b.dataset.id) === id;
+    b.classList.toggle("selected", on);
+    if (on) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  });
+  $("#au-form").hidden = true;
+  const box = $("#au-detail");
+  box.hidden = false;
+  box.dataset.id = String(id);
+  box.dataset.status = a.status;
+  $("#au-d-error").textContent = "";
+  $("#au-d-title").textContent = `Authorisation #${a.id}: ${MODE_LABEL[a.mode]}`;
+  const st = $("#au-d-status");
+  st.textContent = STATUS_LABEL[a.status] || a.status;
+  st.className = `status st-${a.status}`;
+  const lists = a.watchlists || a.watchlist_ids.map((w) => ({ id: w, name: `#${w}` }));
+  const facts = [
+    ["Objective", a.objective],
+    ["Legal basis", a.legal_basis],
+    ["Issued by", `${a.authority}, ref. ${a.authority_ref}`],
+    ["Cameras", camNames(a.camera_ids)],
+    ["Watchlists", lists.length ? lists.map((w) => w.name).join(", ") : "none"],
+    ["Valid", `${when(a.valid_from)} to ${when(a.valid_to)}`],
+  ];
+  if (a.mode === "retrospective") facts.push(["Footage", `${when(a.footage_from)} to ${when(a.footage_to)}`]);
+  facts.push(["Keeps confirmed matches", `${a.keep_matches_days} days`]);
+  if (a.case_ref) facts.push(["Case", a.case_ref]);
+  facts.push(["Requested", `${when(a.created_at)} by ${a.created_by}`]);
+  facts.push(["Approved", a.approved_at != null ? `${when(a.approved_at)} by ${a.approved_by}`
+    : "not yet: a different user with the authority role approves it"]);
+  if (a.revoked_at != null) facts.push(["Revoked", `${when(a.revoked_at)} by ${a.revoked_by}: ${a.revoke_reason}`]);
+  if (a.started_at != null) facts.push(["In use", `${when(a.started_at)} to ${a.ended_at != null ? when(a.ended_at) : "now"}`]);
+  const purged = Object.entries(a.purged || {});
+  if (purged.length) facts.push(["Deleted at its end", purged.map(([k, n]) => `${n} ${k.replaceAll("_", " ")}`).join(", ")]);
+  $("#au-d-meta").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  // The requester is offered Approve too: the API says why they may not.
+  const mine = a.created_by === me.username;
+  const live = ["pending", "scheduled", "active"].includes(a.status);
+  $("#au-approve").hidden = a.status !== "pending" || !(can("faces.approve") || mine);
+  $("#au-revoke-form").hidden = !live || !(can("faces.approve") || mine);
+  $("#au-uselog").hidden = !can("faces.use_log");
+  const exp = $("#au-export");
+  exp.hidden = !can("faces.use_log");
+  exp.href = `/api/v1/authorisations/${a.id}/use-log?download=true`;
+}
+
+$("#au-approve").addEventListener("click", async () => {
+  const id = au.selected;
+  $("#au-d-error").textContent = "";
+  $("#au-d-msg").textContent = "";
+  try {
+    const a = await api(`/authorisations/${id}/approve`, { method: "POST" });
+    await loadAuthorisations(id);
+    $("#au-d-msg").textContent = `Approved: ${STATUS_LABEL[a.status] || a.status}.`;
+  } catch (e) {
+    $("#au-d-error").textContent = `Not approved: ${e.message}`;
+  }
+});
+
+$("#au-revoke-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const id = au.selected;
+  $("#au-d-error").textContent = "";
+  $("#au-d-msg").textContent = "";
+  try {
+    await sendJson(`/authorisations/${id}/revoke`, "POST", { reason: new FormData(ev.target).get("reason") });
+    ev.target.reset();
+    await loadAuthorisations(id);
+    $("#au-d-msg").textContent = "Revoked: matching under it has stopped.";
+  } catch (e) {
+    $("#au-d-error").textContent = `Not revoked: ${fieldProblem(e)}`;
+  }
+});
+
+function logDetails(d) {
+  return Object.entries(d || {}).map(([k, v]) => `${k}: ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`).join("; ");
+}
+
+$("#au-uselog").addEventListener("click", async () => {
+  const id = au.selected;
+  $("#au-d-error").textContent = "";
+  let log;
+  try {
+    log = await api(`/authorisations/${id}/use-log`);
+  } catch (e) {
+    $("#au-d-error").textContent = `Use log unavailable: ${e.message}`;
+    return;
+  }
+  if (au.selected !== id) return;
+  const n = log.entries.length;
+  $("#au-log-summary").textContent = `${n} entr${n === 1 ? "y" : "ies"}, oldest first; the audit chain is ` +
+    (log.chain.verified ? "intact (verified)." : "BROKEN: entries were altered or removed.");
+  $("#au-log-table tbody").replaceChildren(...log.entries.map((e) => {
+    const details = logDetails(e.details);
+    return h("tr", { dataset: { action: e.action, seq: e.seq } },
+      h("td", { class: "num" }, String(e.seq)),
+      h("td", {}, timeEl(e.ts, stamp(e.ts))),
+      h("td", {}, e.actor),
+      h("td", {}, e.action),
+      h("td", {}, e.outcome),
+      h("td", { class: "details small", title: details }, details.length > 240 ? details.slice(0, 240) + "…" : details));
+  }));
+  $("#au-log").hidden = false;
+});
+
+async function openRequestForm() {
+  const form = $("#au-form");
+  form.hidden = false;
+  $("#au-detail").hidden = true;
+  $("#au-form-error").textContent = "";
+  $("#au-d-msg").textContent = "";
+  checkboxes($("#au-cameras"), cameras.map((c) => [c.id, `${c.name} (${c.id})`]));
+  let lists = [];
+  if (can("faces.watchlist")) {
+    try {
+      lists = await api("/faces/watchlists");
+    } catch (e) {
+      $("#au-form-error").textContent = `Watchlists unavailable: ${e.message}`;
+    }
+  }
+  checkboxes($("#au-watchlists"), lists.map((w) => [String(w.id), w.name]));
+  const f = form.elements;
+  const now = Math.floor(Date.now() / 1000);
+  if (!f.namedItem("valid_from").value) f.namedItem("valid_from").value = toInput(now);
+  if (!f.namedItem("valid_to").value) f.namedItem("valid_to").value = toInput(now + 7 * 86400);
+  if (!f.namedItem("footage_from").value) f.namedItem("footage_from").value = toInput(now - 86400);
+  if (!f.namedItem("footage_to").value) f.namedItem("footage_to").value = toInput(now);
+  $("#au-mode").dispatchEvent(new Event("change"));
+  f.namedItem("legal_basis").focus();
+}
+$("#au-new").addEventListener("click", openRequestForm);
+$("#au-mode").addEventListener("change", (ev) => {
+  $("#au-footage").hidden = ev.target.value !== "retrospective";
+});
+$("#au-form-cancel").addEventListener("click", () => {
+  $("#au-form").reset();
+  $("#au-form").hidden = true;
+  if (au.selected != null) showAuthorisation(au.selected);
+});
+$("#au-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const retro = f.get("mode") === "retrospective";
+  const body = {
+    mode: f.get("mode"),
+    legal_basis: f.get("legal_basis"),
+    authority: f.get("authority"),
+    authority_ref: f.get("authority_ref"),
+    objective: f.get("objective"),
+    camera_ids: checkedValues($("#au-cameras")),
+    watchlist_ids: checkedValues($("#au-watchlists")).map(Number),
+    valid_from: fromInput(f.get("valid_from")),
+    valid_to: fromInput(f.get("valid_to")),
+    footage_from: retro ? fromInput(f.get("footage_from")) : null,
+    footage_to: retro ? fromInput(f.get("footage_to")) : null,
+    keep_matches_days: Number(f.get("keep_matches_days") || 0),
+    case_ref: f.get("case_ref") || "",
+  };
+  $("#au-form-error").textContent = "";
+  try {
+    const a = await sendJson("/authorisations", "POST", body);
+    ev.target.reset();
+    ev.target.hidden = true;
+    await loadAuthorisations(a.id);
+    $("#au-d-msg").textContent = `Requested: authorisation #${a.id} waits for approval by the authority.`;
+  } catch (e) {
+    $("#au-form-error").textContent = `Not requested: ${fieldProblem(e)}`;
+  }
+});
+
+// Face watchlists -------------------------------------------------------------------------
+const wl = { lists: [], selected: null };
+
+async function loadWatchlists(select = wl.selected) {
+  $("#wl-error").textContent = "";
+  try {
+    wl.lists = await api("/faces/watchlists");
+  } catch (e) {
+    $("#wl-error").textContent = e.message;
+    return;
+  }
+  $("#wl-lists").replaceChildren(...wl.lists.map((x) => h("li", {},
+    h("button", { type: "button", class: "hl-item wl-item" + (x.id === select ? " selected" : ""), dataset: { id: x.id },
+                  "aria-current": x.id === select ? "true" : null, onclick: () => openWatchlist(x.id) },
+      h("span", { class: "name" }, x.name),
+      h("span", { class: "muted small" }, `by ${x.created_by}, changed ${when(x.updated_at)}`)))));
+  $("#wl-empty").hidden = wl.lists.length > 0;
+  if (select != null && wl.lists.some((x) => x.id === select)) await openWatchlist(select);
+  else {
+    wl.selected = null;
+    $("#wl-detail").hidden = true;
+  }
+}
+onTab.watchlists = () => {
+  $("#wl-d-msg").textContent = "";
+  loadWatchlists();
+};
+
+async function openWatchlist(id) {
+  if (wl.selected !== id) $("#wl-d-msg").textContent = "";
+  wl.selected = id;
+  document.querySelectorAll("#wl-lists .wl-item").forEach((b) => {
+    const on = Number(b.dataset.id) === id;
+    b.classList.toggle("selected", on);
+    if (on) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  });
+  $("#wl-d-error").textContent = "";
+  let x;
+  try {
+    x = await api(`/faces/watchlists/${id}`);
+  } catch (e) {
+    $("#wl-d-error").textContent = e.message;
+    return;
+  }
+  if (wl.selected !== id) return;
+  $("#wl-form").hidden = true;
+  const box = $("#wl-detail");
+  box.hidden = false;
+  box.dataset.id = String(id);
+  $("#wl-d-title").textContent = x.name;
+  const images = x.persons.reduce((n, p) => n + p.enrolments.length, 0);
+  const facts = [
+    ["Legal basis", x.legal_basis],
+    ...(x.description ? [["Description", x.description]] : []),
+    ["Created", `${when(x.created_at)} by ${x.created_by}`],
+    ["Contents", `${x.persons.length} person${x.persons.length === 1 ? "" : "s"}, ${images} image${images === 1 ? "" : "s"}`],
+    ["Version", h("code", { title: x.version }, x.version.slice(0, 16))],
+  ];
+  $("#wl-d-meta").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  $("#wl-persons").replaceChildren(...x.persons.map(personItem));
+  $("#wl-persons-empty").hidden = x.persons.length > 0;
+}
+
+function qualityText(q) {
+  if (!q) return "";
+  const parts = [];
+  if (q.score != null) parts.push(`quality ${pct(q.score)}`);
+  if (q.size != null) parts.push(`${Math.round(q.size)} px`);
+  if (q.sharpness != null) parts.push(`sharpness ${Number(q.sharpness).toFixed(0)}`);
+  return parts.join(", ");
+}
+
+function personItem(p) {
+  const images = p.enrolments.map((e) => h("figure", { class: "enrolment", dataset: { id: e.id } },
+    h("img", { class: "face-thumb", src: e.image, alt: `enrolled image ${e.id} of ${p.label}`, loading: "lazy" }),
+    h("figcaption", {},
+      h("span", { class: "source" }, `Source: ${e.source}`),
+      h("span", { class: "basis" }, `Legal basis: ${e.legal_basis}`),
+      h("span", {}, `${qualityText(e.quality)}`),
+      h("span", {}, `added by ${e.added_by}, ${when(e.added_at)}`)),
+    h("button", { type: "button", class: "remove", "aria-label": `Remove image ${e.id} of ${p.label}`,
+                  onclick: (ev) => removeEnrolment(e, p, ev.target) }, "Remove")));
+  const err = h("p", { class: "error enrol-error", role: "alert" });
+  const form = h("form", { class: "enrol-form", "aria-label": `Enrol an image of ${p.label}` },
+    h("label", {}, "Photo (one face)", h("input", { type: "file", name: "image", accept: "image/jpeg,image/png,image/webp,image/bmp" })),
+    h("label", {}, "Source (required)", h("input", { name: "source", maxlength: 500, "aria-required": "true", placeholder: "where the image comes from" })),
+    h("label", {}, "Legal basis (required)", h("input", { name: "legal_basis", maxlength: 2000, "aria-required": "true", placeholder: "why it may be enrolled" })),
+    h("button", { type: "submit" }, "Enrol image"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    enrolImage(p, form, err);
+  });
+  return h("li", { class: "person", dataset: { id: p.id, label: p.label } },
+    h("div", { class: "person-head" },
+      h("h4", {}, p.label),
+      p.notes ? h("span", { class: "muted small" }, p.notes) : null,
+      h("button", { type: "button", class: "remove", "aria-label": `Remove ${p.label} from the list`,
+                    onclick: (ev) => removePerson(p, ev.target) }, "Remove person")),
+    h("div", { class: "enrolments" }, ...images,
+      images.length ? null : h("p", { class: "muted small" }, "No image enrolled: this person cannot be matched.")),
+    form, err);
+}
+
+async function enrolImage(p, form, err) {
+  const data = new FormData(form);
+  const file = data.get("image");
+  err.textContent = "";
+  $("#wl-d-msg").textContent = "";
+  if (!file || !file.size) {
+    err.textContent = "Not enrolled: choose a photo first.";
+    return;
+  }
+  const btn = form.querySelector("button");
+  btn.disabled = true;
+  btn.textContent = "Checking the face…";
+  try {
+    await api(`/faces/persons/${p.id}/enrolments`, { method: "POST", body: data });
+    await openWatchlist(wl.selected);
+    $("#wl-d-msg").textContent = `Enrolled an image of ${p.label}.`;
+  } catch (e) {
+    err.textContent = `Not enrolled: ${fieldProblem(e)}`;
+  } finally {
+    btn.disabled = false;
+    btn.textContent = "Enrol image";
+  }
+}
+
+async function removeEnrolment(e, p, btn) {
+  btn.disabled = true;
+  $("#wl-d-error").textContent = "";
+  try {
+    await api(`/faces/enrolments/${e.id}`, { method: "DELETE" });
+    await openWatchlist(wl.selected);
+    $("#wl-d-msg").textContent = `Removed an image of ${p.label}.`;
+  } catch (err) {
+    btn.disabled = false;
+    $("#wl-d-error").textContent = `Not removed: ${err.message}`;
+  }
+}
+
+async function removePerson(p, btn) {
+  btn.disabled = true;
+  $("#wl-d-error").textContent = "";
+  try {
+    await api(`/faces/persons/${p.id}`, { method: "DELETE" });
+    await openWatchlist(wl.selected);
+    $("#wl-d-msg").textContent = `Removed ${p.label} and their images.`;
+  } catch (err) {
+    btn.disabled = false;
+    $("#wl-d-error").textContent = `Not removed: ${err.message}`;
+  }
+}
+
+$("#wl-new").addEventListener("click", () => {
+  $("#wl-form").hidden = false;
+  $("#wl-detail").hidden = true;
+  $("#wl-form-error").textContent = "";
+  $("#wl-form [name=name]").focus();
+});
+$("#wl-form-cancel").addEventListener("click", () => {
+  $("#wl-form").reset();
+  $("#wl-form").hidden = true;
+  if (wl.selected != null) openWatchlist(wl.selected);
+});
+$("#wl-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  $("#wl-form-error").textContent = "";
+  try {
+    const x = await sendJson("/faces/watchlists", "POST",
+      { name: f.get("name"), legal_basis: f.get("legal_basis"), description: f.get("description") || "" });
+    ev.target.reset();
+    ev.target.hidden = true;
+    await loadWatchlists(x.id);
+    $("#wl-d-msg").textContent = `Created “${x.name}”.`;
+  } catch (e) {
+    $("#wl-form-error").textContent = `Not created: ${fieldProblem(e)}`;
+  }
+});
+$("#wl-person-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  $("#wl-d-error").textContent = "";
+  $("#wl-d-msg").textContent = "";
+  try {
+    const p = await sendJson(`/faces/watchlists/${wl.selected}/persons`, "POST", { label: f.get("label"), notes: f.get("notes") || "" });
+    ev.target.reset();
+    await openWatchlist(wl.selected);
+    $("#wl-d-msg").textContent = `Added ${p.label}: enrol an image of them.`;
+  } catch (e) {
+    $("#wl-d-error").textContent = `Not added: ${fieldProblem(e)}`;
+  }
+});
+$("#wl-delete").addEventListener("click", async () => {
+  const id = wl.selected;
+  $("#wl-d-error").textContent = "";
+  try {
+    await api(`/faces/watchlists/${id}`, { method: "DELETE" });
+    wl.selected = null;
+    await loadWatchlists(null);
+  } catch (e) {
+    $("#wl-d-error").textContent = `Not deleted: ${e.message}`;
+  }
+});
+
+// Candidate matches: four-eyes review in the command centre -------------------------------
+const CONFIRMATIONS = 2;
+const rv = new Map(); // candidate id -> {c, li}
+
+async function loadCandidates() {
+  $("#rv-error").textContent = "";
+  let list;
+  try {
+    list = await api("/faces/candidates?status=pending&limit=200");
+  } catch (e) {
+    $("#rv-error").textContent = `Candidates unavailable: ${e.message}`;
+    return;
+  }
+  const ids = new Set(list.map((c) => c.id));
+  for (const [id, x] of rv) {
+    if (!ids.has(id) && x.c.status === "pending") {
+      x.li.remove();
+      rv.delete(id);
+    }
+  }
+  for (const c of list) showCandidate(c, "list");
+}
+$("#rv-refresh").addEventListener("click", loadCandidates);
+
+function showCandidate(c, source) {
+  const old = rv.get(c.id);
+  if (old) {
+    c = { ...old.c, ...c, person: c.person || old.c.person };
+    // The same news twice (the review's answer and the feed): keep the card as it is.
+    if (c.status === old.c.status && JSON.stringify(c.reviews) === JSON.stringify(old.c.reviews)) {
+      old.c = c;
+      return;
+    }
+  } else if (c.status !== "pending") return; // decided before this page saw it
+  const li = candidateCard(c, source);
+  if (old) old.li.replaceWith(li);
+  else {
+    const list = $("#rv-list");
+    const after = [...list.children].find((x) => Number(x.dataset.ts) < c.ts);
+    list.insertBefore(li, after || null);
+  }
+  rv.set(c.id, { c, li });
+  if (c.status !== "pending") {
+    // Decided: it stays in view a while, then leaves the queue.
+    setTimeout(() => {
+      const x = rv.get(c.id);
+      if (x && x.c.status !== "pending") {
+        x.li.remove();
+        rv.delete(c.id);
+        countCandidates();
+      }
+    }, 60_000);
+  }
+  countCandidates();
+}
+
+function countCandidates() {
+  const pending = [...rv.values()].filter((x) => x.c.status === "pending").length;
+  const badge = $("#rv-count");
+  badge.textContent = String(pending);
+  badge.classList.toggle("hot", pending > 0);
+  $("#rv-empty").hidden = rv.size > 0;
+}
+
+function reviewState(c) {
+  const confirms = c.reviews.filter((r) => r.decision === "confirm").map((r) => r.by);
+  if (c.status === "confirmed") return `Confirmed by ${confirms.join(" and ")}: alert raised.`;
+  if (c.status === "rejected") {
+    const r = c.reviews.find((x) => x.decision === "reject");
+    return `Rejected by ${r ? r.by : "a reviewer"}${r?.note ? ` (${r.note})` : ""}: no alert.`;
+  }
+  const who = confirms.length ? ` (${confirms.join(", ")})` : "";
+  const mine = confirms.includes(me.username) ? "; you confirmed, a second reviewer must" : "";
+  return `${confirms.length} of ${CONFIRMATIONS} confirmations${who}${mine}`;
+}
+
+function candidateCard(c, source) {
+  const err = h("p", { class: "error", role: "alert" });
+  const pending = c.status === "pending";
+  const q = qualityText(c.quality);
+  const above = c.score >= c.threshold;
+  const li = h("li", { class: `candidate st-${c.status}` + (source === "feed" && c.status === "pending" ? " fresh" : ""),
+                       dataset: { id: c.id, ts: c.ts, status: c.status, camera: c.camera_id } },
+    h("div", { class: "faces" },
+      h("figure", {},
+        c.crop ? h("img", { class: "face-img live-crop", src: c.crop, alt: `face seen on ${camName(c.camera_id)}` })
+               : h("span", { class: "face-img none" }, "no crop"),
+        h("figcaption", {}, "Seen live")),
+      h("figure", {},
+        h("img", { class: "face-img enrolled", src: c.enrolled_image, alt: `enrolled image of ${c.person}` }),
+        h("figcaption", {}, "Enrolled"))),
+    h("div", { class: "facts" },
+      h("span", { class: "person" }, c.person || `person #${c.person_id}`),
+      h("span", { class: "score" }, `score ${score3(c.score)} ${above ? "≥" : "<"} threshold ${score3(c.threshold)}`),
+      q ? h("span", { class: "quality muted small" }, q) : null,
+      h("span", { class: "cam" }, camName(c.camera_id)),
+      h("span", {}, timeEl(c.ts, stamp(c.ts))),
+      h("span", { class: "muted small" }, `authorisation #${c.authorisation_id}`),
+      h("span", { class: "state", role: "status" }, reviewState(c))),
+    pending ? h("div", { class: "actions" },
+      h("button", { type: "button", class: "primary confirm-btn", "aria-label": `Confirm: this is ${c.person}`,
+                    onclick: () => review(c, "confirm", li, err) }, "Confirm"),
+      h("button", { type: "button", class: "danger reject-btn", "aria-label": `Reject: this is not ${c.person}`,
+                    onclick: () => review(c, "reject", li, err) }, "Reject")) : null,
+    err);
+  return li;
+}
+
+async function review(c, decision, li, err) {
+  li.querySelectorAll(".actions button").forEach((b) => (b.disabled = true));
+  err.textContent = "";
+  try {
+    const r = await sendJson(`/faces/candidates/${c.id}/review`, "POST", { decision });
+    showCandidate(r, "review");
+  } catch (e) {
+    li.querySelectorAll(".actions button").forEach((b) => (b.disabled = false));
+    err.textContent = `Not recorded: ${e.message}`;
+  }
+}
+
+// A confirmed face match in the alerts panel: the faces for those who may see them.
+function faceHitText(a) {
+  const by = (a.confirmed_by || []).join(" and ");
+  return `face match: ${a.person} (score ${score3(a.score)})${by ? `, confirmed by ${by}` : ""}`;
+}
+
+function faceHit(a) {
+  const pics = can("faces.review") && a.crop
+    ? [h("img", { class: "face-img small live-crop", src: a.crop, alt: `face seen on ${camName(a.camera_id)}` }),
+       h("img", { class: "face-img small enrolled", src: a.enrolled_image, alt: `enrolled image of ${a.person}` })]
+    : [];
+  const at = a.playback ? new URL(a.playback, location.origin).searchParams : null;
+  const play = at && can("playback")
+    ? h("button", { type: "button", class: "play", "aria-label": `Play ${camName(a.camera_id)} at ${stamp(a.ts)}`,
+                    onclick: () => playAt(a.camera_id, Number(at.get("start")), Number(at.get("end")), null) }, "Play")
+    : null;
+  const attach = attachButton("alert", a.id, `the face match of ${a.person}`);
+  return pics.length || play || attach ? h("div", { class: "plate-hit face-hit" }, ...pics, play, attach) : null;
+}
+
+// Search by photo (retrospective) ---------------------------------------------------------
+const fs = { auths: [], job: null, timer: null, why: null };
+const FS_DONE = ["done", "failed", "cancelled", "stopped"];
+
+async function loadSearchTab() {
+  $("#fs-error").textContent = "";
+  try {
+    fs.auths = (await api("/authorisations")).filter((a) => a.mode === "retrospective" && a.status === "active");
+  } catch (e) {
+    $("#fs-error").textContent = e.message;
+    fs.auths = [];
+  }
+  const sel = $("#fs-auth");
+  const keep = sel.value;
+  sel.replaceChildren(...fs.auths.map((a) => new Option(`#${a.id} ${a.objective} (${a.authority_ref})`, String(a.id))));
+  if (!fs.auths.length) sel.add(new Option("no active retrospective authorisation", ""));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+  scopeOfSearch();
+  loadSearches();
+}
+onTab.facesearch = loadSearchTab;
+
+// The form starts at the authorisation's whole scope: its cameras and footage window.
+function scopeOfSearch() {
+  const a = fs.auths.find((x) => String(x.id) === $("#fs-auth").value);
+  const f = $("#fs-form").elements;
+  checkboxes($("#fs-cameras"), (a?.camera_ids || []).map((id) => [id, camName(id)]), () => true);
+  if (!a) {
+    $("#fs-scope").textContent = "A search by photo needs an active retrospective authorisation: request one in the Authorisations tab.";
+    return;
+  }
+  f.namedItem("start").value = inputUp(a.footage_from);
+  f.namedItem("end").value = inputDown(a.footage_to);
+  if (!f.namedItem("case_ref").value && a.case_ref) f.namedItem("case_ref").value = a.case_ref;
+  $("#fs-scope").textContent = `Authorisation #${a.id} covers ${camNames(a.camera_ids)}, footage from ${when(a.footage_from)} ` +
+    `to ${when(a.footage_to)}, until ${when(a.valid_to)}. A search cannot reach outside it; every search is in its use log.`;
+}
+$("#fs-auth").addEventListener("change", scopeOfSearch);
+
+$("#fs-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  $("#fs-error").textContent = "";
+  const file = f.get("probe");
+  if (!file || !file.size) {
+    $("#fs-error").textContent = "Search refused: choose a photo of the person first.";
+    return;
+  }
+  const body = new FormData();
+  body.set("probe", file);
+  body.set("authorisation_id", f.get("authorisation_id") || "");
+  body.set("camera_ids", checkedValues($("#fs-cameras")).join(","));
+  body.set("start", String(fromInput(f.get("start")) ?? ""));
+  body.set("end", String(fromInput(f.get("end")) ?? ""));
+  body.set("purpose", f.get("purpose") || "");
+  body.set("case_ref", f.get("case_ref") || "");
+  const btn = ev.target.querySelector("button[type=submit]");
+  btn.disabled = true;
+  try {
+    const row = await api("/faces/searches", { method: "POST", body });
+    showSearch(row);
+    loadSearches();
+  } catch (e) {
+    $("#fs-error").textContent = `Search refused: ${fieldProblem(e)}`;
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+function searchStatus(s) {
+  const faces = `${s.faces_seen} face${s.faces_seen === 1 ? "" : "s"} found`;
+  switch (s.status) {
+    case "queued": return "Queued: waiting for the search worker…";
+    case "running": return `Reading the recordings: ${s.segments_done} of ${s.segments_total} segments, ${faces} so far.`;
+    case "done": return `Done: ${s.segments_total} segment${s.segments_total === 1 ? "" : "s"} read, ${faces}.`;
+    case "failed": return `Failed: ${s.error}`;
+    case "stopped": return `Stopped: ${s.error}`;
+    case "cancelled": return "Cancelled.";
+    default: return s.status;
+  }
+}
+
+function showSearch(s) {
+  clearTimeout(fs.timer);
+  const fresh = fs.job !== s.id;
+  fs.job = s.id;
+  fs.why = new URLSearchParams({ purpose: s.purpose, case_ref: s.case_ref });
+  const box = $("#fs-job");
+  box.hidden = false;
+  box.dataset.id = String(s.id);
+  box.dataset.status = s.status;
+  $("#fs-job-title").textContent = `Search #${s.id}, case ${s.case_ref}: ${camNames(s.camera_ids)}, ${when(s.from_ts)} to ${when(s.to_ts)}`;
+  const probe = $("#fs-probe");
+  if (s.probe && probe.getAttribute("src") !== s.probe) probe.src = s.probe;
+  probe.hidden = !s.probe;
+  const bar = $("#fs-progress");
+  bar.value = s.progress;
+  bar.textContent = pct(s.progress);
+  bar.setAttribute("aria-valuetext", `${pct(s.progress)}, ${s.status}`);
+  $("#fs-status").textContent = searchStatus(s);
+  $("#fs-cancel").hidden = FS_DONE.includes(s.status);
+  $("#fs-attach").replaceChildren(attachButton("face_search", s.id, `search #${s.id}`) || "");
+  if (fresh) {
+    $("#fs-results").hidden = true;
+    $("#fs-results tbody").replaceChildren();
+  }
+  if (FS_DONE.includes(s.status)) loadSearchResults(s.id);
+  else fs.timer = setTimeout(() => pollSearch(s.id), 1000);
+}
+
+async function pollSearch(id) {
+  if (fs.job !== id) return;
+  try {
+    const s = await api(`/faces/searches/${id}`);
+    if (fs.job === id) showSearch(s);
+    if (FS_DONE.includes(s.status)) loadSearches();
+  } catch (e) {
+    $("#fs-error").textContent = e.message;
+    fs.timer = setTimeout(() => pollSearch(id), 3000);
+  }
+}
+
+async function loadSearchResults(id) {
+  let r;
+  try {
+    r = await api(`/faces/searches/${id}/results?limit=50`);
+  } catch (e) {
+    $("#fs-error").textContent = `Results unavailable: ${e.message}`;
+    return;
+  }
+  if (fs.job !== id) return;
+  const rows = r.results.map((x, i) => searchRow(x, i + 1));
+  $("#fs-results tbody").replaceChildren(...rows);
+  $("#fs-results").hidden = !rows.length;
+  const matches = r.results.filter((x) => x.match).length;
+  $("#fs-status").textContent = searchStatus(r.search) + " " + (rows.length
+    ? `Best ${rows.length} shown, most similar first; ${matches} at or above the threshold (${score3(r.threshold)}). Viewing them is in the use log.`
+    : "No faces in this footage.");
+}
+
+function searchRow(x, rank) {
+  const at = new URL(x.playback, location.origin).searchParams;
+  return h("tr", { dataset: { id: x.id, ts: x.ts, camera: x.camera_id, score: x.score, match: String(x.match), rank } },
+    h("td", { class: "num rank" }, String(rank)),
+    h("td", {}, x.crop ? h("img", { class: "face-thumb", src: x.crop, alt: `face ${rank}` }) : h("span", { class: "muted" }, "no crop")),
+    h("td", { class: "num score" }, score3(x.score)),
+    h("td", { class: "match" + (x.match ? " yes" : "") }, x.match ? "match" : "below threshold"),
+    h("td", { class: "cam" }, camName(x.camera_id)),
+    h("td", {}, timeEl(x.ts, stamp(x.ts))),
+    h("td", { class: "actions" }, can("playback")
+      ? h("button", { type: "button", class: "play", "aria-label": `Play ${camName(x.camera_id)} at ${stamp(x.ts)}`,
+                      onclick: () => playAt(x.camera_id, Number(at.get("start")), Number(at.get("end")), fs.why) }, "Play")
+      : null));
+}
+
+$("#fs-cancel").addEventListener("click", async () => {
+  const id = fs.job;
+  try {
+    showSearch(await api(`/faces/searches/${id}/cancel`, { method: "POST" }));
+    loadSearches();
+  } catch (e) {
+    $("#fs-error").textContent = `Not cancelled: ${e.message}`;
+  }
+});
+
+async function loadSearches() {
+  let list;
+  try {
+    list = await api("/faces/searches");
+  } catch (e) {
+    $("#fs-error").textContent = e.message;
+    return;
+  }
+  $("#fs-list").replaceChildren(...list.map((s) => h("li", {},
+    h("button", { type: "button", class: "hl-item fs-item", dataset: { id: s.id, status: s.status }, onclick: () => showSearch(s) },
+      h("span", { class: "name" }, `#${s.id} case ${s.case_ref}: ${s.purpose}`),
+      h("span", { class: `status st-${s.status}` }, s.status),
+      h("span", { class: "muted small" }, `${camNames(s.camera_ids)}; by ${s.created_by}, ${when(s.created_at)}`)))));
+  $("#fs-list-empty").hidden = list.length > 0;
+}
+
+// Cases ------------------------------------------------------------------------------------
+const cs = { list: [], selected: null };
+const KIND_TEXT = { plate_read: "plate read", alert: "alert", face_search: "face search" };
+
+async function loadCases(select = cs.selected) {
+  $("#cs-error").textContent = "";
+  try {
+    cs.list = await api("/cases");
+  } catch (e) {
+    $("#cs-error").textContent = e.message;
+    return;
+  }
+  $("#cs-list").replaceChildren(...cs.list.map((c) => h("li", {},
+    h("button", { type: "button", class: "hl-item cs-item" + (c.id === select ? " selected" : ""), dataset: { id: c.id, open: String(c.open) },
+                  "aria-current": c.id === select ? "true" : null, onclick: () => openCase(c.id) },
+      h("span", { class: "name" }, c.reference),
+      h("span", { class: `status ${c.open ? "st-active" : "st-expired"}` }, c.open ? "open" : "closed"),
+      h("span", { class: "muted small" }, c.title || `opened by ${c.created_by}`)))));
+  $("#cs-empty").hidden = cs.list.length > 0;
+  if (select != null && cs.list.some((c) => c.id === select)) await openCase(select);
+  else {
+    cs.selected = null;
+    $("#cs-detail").hidden = true;
+  }
+}
+onTab.cases = () => {
+  $("#cs-d-msg").textContent = "";
+  loadCases();
+};
+
+async function openCase(id) {
+  if (cs.selected !== id) $("#cs-d-msg").textContent = "";
+  cs.selected = id;
+  document.querySelectorAll("#cs-list .cs-item").forEach((b) => {
+    const on = Number(b.dataset.id) === id;
+    b.classList.toggle("selected", on);
+    if (on) b.setAttribute("aria-current", "true");
+    else b.removeAttribute("aria-current");
+  });
+  $("#cs-d-error").textContent = "";
+  let c;
+  try {
+    c = await api(`/cases/${id}`);
+  } catch (e) {
+    $("#cs-d-error").textContent = e.message;
+    return;
+  }
+  if (cs.selected !== id) return;
+  const box = $("#cs-detail");
+  box.hidden = false;
+  box.dataset.id = String(id);
+  box.dataset.open = String(c.open);
+  $("#cs-d-title").textContent = c.title ? `${c.reference}: ${c.title}` : c.reference;
+  const st = $("#cs-d-state");
+  st.textContent = c.open ? "open" : "closed";
+  st.className = `status ${c.open ? "st-active" : "st-expired"}`;
+  $("#cs-close").hidden = !c.open;
+  const facts = [["Opened", `${when(c.created_at)} by ${c.created_by}`]];
+  if (!c.open) facts.push(["Closed", `${when(c.closed_at)} by ${c.closed_by}: its items follow ordinary retention again`]);
+  $("#cs-d-meta").replaceChildren(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  $("#cs-items tbody").replaceChildren(...c.items.map((i) => h("tr", { dataset: { kind: i.kind, ref: i.ref_id } },
+    h("td", {}, `${KIND_TEXT[i.kind] || i.kind} #${i.ref_id}`),
+    h("td", {}, i.note || "–"),
+    h("td", { class: "muted small" }, `${when(i.added_at)} by ${i.added_by}`),
+    h("td", {}, c.open ? h("button", { type: "button", class: "remove", "aria-label": `Detach ${KIND_TEXT[i.kind] || i.kind} ${i.ref_id}`,
+                                       onclick: (ev) => detach(c, i, ev.target) }, "Detach") : null))));
+  $("#cs-items").hidden = !c.items.length;
+  $("#cs-items-empty").hidden = c.items.length > 0;
+}
+
+async function detach(c, i, btn) {
+  btn.disabled = true;
+  $("#cs-d-error").textContent = "";
+  try {
+    await api(`/cases/${c.id}/items/${enc(i.kind)}/${i.ref_id}`, { method: "DELETE" });
+    await openCase(c.id);
+    $("#cs-d-msg").textContent = `Detached ${KIND_TEXT[i.kind] || i.kind} #${i.ref_id}.`;
+  } catch (e) {
+    btn.disabled = false;
+    $("#cs-d-error").textContent = `Not detached: ${e.message}`;
+  }
+}
+
+$("#cs-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  $("#cs-form-error").textContent = "";
+  try {
+    const c = await sendJson("/cases", "POST", { reference: f.get("reference"), title: f.get("title") || "" });
+    ev.target.reset();
+    await loadCases(c.id);
+    $("#cs-d-msg").textContent = `Opened case ${c.reference}.`;
+  } catch (e) {
+    $("#cs-form-error").textContent = `Not opened: ${fieldProblem(e)}`;
+  }
+});
+$("#cs-close").addEventListener("click", async () => {
+  const id = cs.selected;
+  $("#cs-d-error").textContent = "";
+  try {
+    const c = await api(`/cases/${id}/close`, { method: "POST" });
+    await loadCases(id);
+    $("#cs-d-msg").textContent = `Closed case ${c.reference}.`;
+  } catch (e) {
+    $("#cs-d-error").textContent = `Not closed: ${e.message}`;
+  }
+});
+
+// "Attach to case": an alert, a plate read or a face search, to an open case.
+const attaching = { kind: null, ref: null };
+function attachButton(kind, refId, label, text = "Attach to case") {
+  if (!can("case.manage")) return null;
+  return h("button", { type: "button", class: "attach", "aria-label": `Attach ${label} to a case`,
+                       onclick: () => openAttach(kind, refId, label) }, text);
+}
+
+async function openAttach(kind, refId, label) {
+  Object.assign(attaching, { kind, ref: refId });
+  const dlg = $("#attach-dialog");
+  $("#at-what").textContent = `Attach ${label} to an open case: it is kept while the case is open.`;
+  $("#at-msg").textContent = "";
+  $("#at-error").textContent = "";
+  $("#attach-form").reset();
+  const sel = $("#at-case");
+  sel.replaceChildren();
+  $("#at-submit").disabled = true;
+  if (!dlg.open) dlg.showModal();
+  let open = [];
+  try {
+    open = await api("/cases?open_only=true");
+  } catch (e) {
+    $("#at-error").textContent = e.message;
+    return;
+  }
+  for (const c of open) sel.add(new Option(c.title ? `${c.reference}: ${c.title}` : c.reference, String(c.id)));
+  if (!open.length) $("#at-error").textContent = "No open case: open one in the Cases tab first.";
+  $("#at-submit").disabled = !open.length;
+}
+$("#attach-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const caseId = Number(f.get("case"));
+  $("#at-msg").textContent = "";
+  $("#at-error").textContent = "";
+  try {
+    const c = await sendJson(`/cases/${caseId}/items`, "POST", { kind: attaching.kind, ref_id: attaching.ref, note: f.get("note") || "" });
+    $("#at-msg").textContent = `Attached to case ${c.reference}.`;
+    if (cs.selected === caseId && !$("#cs-detail").hidden) openCase(caseId);
+  } catch (e) {
+    $("#at-error").textContent = `Not attached: ${fieldProblem(e)}`;
+  }
+});
+$("#at-cancel").addEventListener("click", () => $("#attach-dialog").close());
 
 // Default the playback start to 10 minutes ago (UTC).
 (() => {
