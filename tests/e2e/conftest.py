@@ -3,6 +3,7 @@ through Playwright, and a page that fails the test on any JavaScript error."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,3 +127,21 @@ def open_as(page: Page, username: str) -> None:
 def poll(page: Page, script: str, timeout: float, what: str) -> object:
     """Evaluate `script` in the page until it returns something truthy."""
     return wait_for(lambda: page.evaluate(script), timeout, what, step=0.25)
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest, browser: Browser, site: Site) -> Iterator[Page]:
+    """A logged-out page on the module's `site`, 1440 px wide; the HTTP errors the module
+    expects (its EXPECTED_HTTP_ERRORS) are allowed, any other fails the test."""
+    expected = getattr(request.module, "EXPECTED_HTTP_ERRORS", set())
+    with open_page(browser, site, expected, width=1440) as pg:
+        yield pg
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: CITYWATCH_SCREENSHOTS if set (to keep them), else a temp dir."""
+    keep = os.environ.get("CITYWATCH_SCREENSHOTS")
+    folder = Path(keep) if keep else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -14,14 +14,13 @@ Set CITYWATCH_SCREENSHOTS=DIR to keep the screenshots.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Position
+from playwright.sync_api import Page, Position
 from sqlalchemy import select
 
 from citywatch.analytics.models import load_spec
@@ -38,7 +37,7 @@ from citywatch.config import (
 from citywatch.runtime import CityWatch
 from citywatch.store.models import Event
 from tests.conftest import FAST, MEDIA_CACHE, add_user, camera, shared_video, wait_for
-from tests.e2e.conftest import CHROMIUM, Site, open_as, open_page, poll, serve
+from tests.e2e.conftest import CHROMIUM, Site, open_as, poll, serve
 from tests.support.rtsp import RtspServer, to_ts
 
 pytestmark = pytest.mark.skipif(
@@ -96,20 +95,6 @@ def site(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> It
             add_user(cw, name, role)
         with serve(cw) as site:
             yield site
-
-
-@pytest.fixture
-def page(browser: Browser, site: Site) -> Iterator[Page]:
-    with open_page(browser, site, EXPECTED_HTTP_ERRORS, width=1440) as pg:
-        yield pg
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    keep = os.environ.get("CITYWATCH_SCREENSHOTS")
-    folder = Path(keep) if keep else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def get_json(page: Page, path: str) -> Any:

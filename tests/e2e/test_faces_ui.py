@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,20 +137,6 @@ def site(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site
 
             wait_for(enough, 90, "20 s of recording from the stage camera")
             yield site
-
-
-@pytest.fixture
-def page(browser: Browser, site: Site) -> Iterator[Page]:
-    with open_page(browser, site, EXPECTED_HTTP_ERRORS, width=1440) as pg:
-        yield pg
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    keep = os.environ.get("CITYWATCH_SCREENSHOTS")
-    folder = Path(keep) if keep else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def jpeg(image: np.ndarray) -> bytes:

@@ -14,7 +14,6 @@ Set CITYWATCH_SCREENSHOTS=DIR to keep the screenshots.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 from sqlalchemy import func, select
 
 from citywatch.analytics.messages import PlateResult
@@ -33,7 +32,7 @@ from citywatch.config import Location, RecordingConfig, RetentionConfig, Setting
 from citywatch.runtime import CityWatch
 from citywatch.store.models import Segment
 from tests.conftest import FAST, add_user, camera, wait_for
-from tests.e2e.conftest import CHROMIUM, Site, open_as, open_page, poll, serve
+from tests.e2e.conftest import CHROMIUM, Site, open_as, poll, serve
 from tests.support.rtsp import RtspServer
 
 pytestmark = pytest.mark.skipif(
@@ -162,20 +161,6 @@ def site(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> It
                     )  # fmt: skip
                 )
             yield site
-
-
-@pytest.fixture
-def page(browser: Browser, site: Site) -> Iterator[Page]:
-    with open_page(browser, site, EXPECTED_HTTP_ERRORS, width=1440) as pg:
-        yield pg
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    keep = os.environ.get("CITYWATCH_SCREENSHOTS")
-    folder = Path(keep) if keep else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 ROWS_JS = """() => [...document.querySelectorAll('#pl-results tbody tr')].map(r => ({
