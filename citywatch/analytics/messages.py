@@ -89,6 +89,7 @@ class PlateResult:
     agreeing: int  # of which agree with the result
     crop_jpeg: bytes
     direction: str | None = None  # last line crossing of the vehicle, if any
+    frame_jpeg: bytes = b""  # dedicated LPR cameras: the frame of the best read (no vehicle)
 
 
 @dataclass(frozen=True)

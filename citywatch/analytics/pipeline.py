@@ -8,6 +8,7 @@ processes, queues or databases, so a test, a worker process or a cluster node ru
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -107,6 +108,8 @@ class CameraAnalyzer:
         self.zones = ZoneEngine(zones, lines)
         # A dedicated LPR camera: plates on the whole frame, grouped into passages.
         self._passages: PlatePassages | None = None
+        # frame JPEG per read, dropped with the read (weak keys)
+        self._lpr_views: weakref.WeakKeyDictionary[PlateRead, bytes] = weakref.WeakKeyDictionary()
         if self.plate_reader is not None and config.plate_mode == "lpr":
             self._passages = PlatePassages(config.plate_countries, lines=lines)
         self._best: dict[int, _Best] = {}
@@ -297,6 +300,10 @@ class CameraAnalyzer:
         out.detect_ms = (time.perf_counter() - t0) * 1000
         out.detector_ran = True
         self._last_detect = ts
+        if reads:  # the picture of the passage, kept with the read that ends up best
+            view = encode_jpeg_array(image, max_width=960)
+            for r in reads:
+                self._lpr_views[r] = view
         h, w = frame.shape[:2]
         out.messages += [self._passage_message(p) for p in passages.update(reads, ts, (w, h))]
         return out
@@ -306,7 +313,7 @@ class CameraAnalyzer:
         return PlateResult(
             self.camera_id, p.passage_id, p.ts, fused.text, fused.normalised, fused.format,
             fused.country, fused.confidence, fused.reads, fused.agreeing,
-            fused.best.crop_jpeg(), p.direction,
+            fused.best.crop_jpeg(), p.direction, self._lpr_views.get(fused.best, b""),
         )  # fmt: skip
 
     def _plate_result(self, t: Track) -> PlateResult | None:

@@ -289,6 +289,13 @@ class EventService:
                 event = s.get(Event, event_id)
                 if event is not None and event.frame:
                     snapshot = str((self.snapshots / event.frame).relative_to(self.plates.data_dir))
+        if snapshot is None and msg.frame_jpeg and crop_rel is not None:
+            # A dedicated LPR camera has no vehicle event: keep the frame of the best read.
+            path = self.plates.data_dir / crop_rel.replace(".jpg", "-frame.jpg")
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(msg.frame_jpeg)
+            os.replace(tmp, path)
+            snapshot = str(path.relative_to(self.plates.data_dir))
         row = self.plates.add(
             PlateReadRow(
                 camera_id=msg.camera_id,

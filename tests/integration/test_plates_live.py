@@ -168,4 +168,5 @@ def test_lpr_camera_gives_one_read_per_passing_car(app_client: Any) -> None:
     assert second.direction == "approaching"  # the plate grew as the car came closer
     assert second.event_id is None  # no vehicle track on an LPR camera
     assert second.crop and (cw.settings.data_dir / second.crop).is_file()
+    assert second.snapshot and (cw.settings.data_dir / second.snapshot).is_file()
     assert {item["camera_id"] for item in found["items"]} == {"gate"}
