@@ -101,7 +101,7 @@ class CityWatch:
             self.authorisations,
             self.index,
             settings.data_dir,
-            self._new_face_engine,
+            self.face_engine,
             self._search_detector,
             self.vectors,
             self.face_threshold,
@@ -125,16 +125,14 @@ class CityWatch:
         return self.settings.data_dir / "snapshots"
 
     # -- faces -------------------------------------------------------------------------------
-    def _new_face_engine(self) -> Any:
+    def face_engine(self) -> Any:
+        """The server process's face engine (enrolment, probes, retrospective search),
+        loaded on first use; it serialises its own calls, so threads share it."""
         from citywatch.analytics.faces import FaceEngine
 
-        return FaceEngine(detector=self.settings.faces.detector)
-
-    def face_engine(self) -> Any:
-        """The server process's face engine (enrolment, probes), loaded on first use."""
         with self._lazy_lock:
             if self._face_engine is None:
-                self._face_engine = self._new_face_engine()
+                self._face_engine = FaceEngine(detector=self.settings.faces.detector)
             return self._face_engine
 
     def face_threshold(self) -> float:

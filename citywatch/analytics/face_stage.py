@@ -12,8 +12,6 @@ the server switches it off when the authorisation ends.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,17 +54,10 @@ class FaceOptions:
 
 
 class FaceStage:
-    def __init__(
-        self,
-        camera_id: str,
-        engine: FaceEngineLike,
-        options: FaceOptions,
-        lock: threading.Lock | None = None,
-    ) -> None:
-        """`lock`: held around engine calls when cameras (threads) share one engine."""
+    def __init__(self, camera_id: str, engine: FaceEngineLike, options: FaceOptions) -> None:
+        """Cameras (threads) of a worker share one engine, which serialises its calls."""
         self.camera_id = camera_id
         self.engine = engine
-        self._lock: Any = lock if lock is not None else contextlib.nullcontext()
         self.options = options
         self._tracks: dict[int, _TrackFaces] = {}
         self.face_ms = 0.0
@@ -95,12 +86,11 @@ class FaceStage:
             crop = np.ascontiguousarray(frame[top:bottom, a:c])
             if crop.size == 0:
                 continue
-            with self._lock:
-                # HOG reports sizes in steps: a 44 px face can come back as a 36 px box.
-                smallest = 0.8 * self.options.min_face_px
-                found = [f for f in self.engine.detect(crop) if f.height >= smallest]
-                box = max(found, key=lambda f: f.height * f.score) if found else None
-                faces = self.engine.faces(crop, [box]) if box is not None else []
+            # HOG reports sizes in steps: a 44 px face can come back as a 36 px box.
+            smallest = 0.8 * self.options.min_face_px
+            found = [f for f in self.engine.detect(crop) if f.height >= smallest]
+            box = max(found, key=lambda f: f.height * f.score) if found else None
+            faces = self.engine.faces(crop, [box]) if box is not None else []
             if not faces:
                 continue
             face = faces[0]

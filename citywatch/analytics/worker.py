@@ -211,7 +211,6 @@ def worker_main(
     plate_reader: PlateReaderLike | None = None
     face_options: dict[str, FaceOptions] = {}
     face_engine: list[FaceEngineLike] = []  # loaded on first use
-    face_lock = threading.Lock()  # camera threads share the engine
 
     def apply_faces(camera_id: str) -> None:
         analysis, opts = cameras.get(camera_id), face_options.get(camera_id)
@@ -226,7 +225,7 @@ def worker_main(
                 emit(AnalyticsStatus(camera_id, "error", "face engine unavailable (see log)"))
                 return
             face_engine.append(engine)
-        analysis.faces = FaceStage(camera_id, face_engine[0], opts, face_lock)
+        analysis.faces = FaceStage(camera_id, face_engine[0], opts)
 
     while True:
         try:

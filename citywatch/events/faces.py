@@ -127,7 +127,6 @@ class Watchlists:
         self.engine = engine
         self.clock = clock
         self._lock = threading.Lock()
-        self._engine_lock = threading.Lock()  # the engine is not for two threads at once
         self._galleries: dict[tuple[tuple[int, str], ...], Gallery] = {}
 
     # -- lists and persons ---------------------------------------------------------------------
@@ -245,8 +244,7 @@ class Watchlists:
                 raise NotFound(f"no person {person_id}")
         try:
             pixels = load_image(image)
-            with self._engine_lock:
-                face = self.engine().enrolment_face(pixels)
+            face = self.engine().enrolment_face(pixels)
         except EnrolmentRejected as e:
             self._audit(
                 actor,

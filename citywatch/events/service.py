@@ -8,7 +8,6 @@ snapshot (crop and full frame) on disk under `<data>/snapshots/<camera>/<date>/`
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from citywatch.events.rules import Happening, matching
 from citywatch.search.hotlists import HotlistService
 from citywatch.search.plates import PlateStore
 from citywatch.store.db import Database
+from citywatch.store.files import write_file
 from citywatch.store.models import Alert, Event, ZoneCount
 from citywatch.store.models import PlateRead as PlateReadRow
 
@@ -234,15 +234,10 @@ class EventService:
         if event_id is None:
             return
         day = datetime.fromtimestamp(msg.ts, UTC).strftime("%Y-%m-%d")
-        folder = self.snapshots / msg.camera_id / day
-        folder.mkdir(parents=True, exist_ok=True)
-        names = []
-        for suffix, data in (("crop", msg.crop_jpeg), ("frame", msg.frame_jpeg)):
-            path = folder / f"{event_id}-{suffix}.jpg"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-            names.append(str(path.relative_to(self.snapshots)))
+        names = [
+            write_file(self.snapshots, f"{msg.camera_id}/{day}/{event_id}-{suffix}.jpg", data)
+            for suffix, data in (("crop", msg.crop_jpeg), ("frame", msg.frame_jpeg))
+        ]
         with self.db.session() as s, s.begin():
             event = s.get(Event, event_id)
             if event is not None:
@@ -276,13 +271,11 @@ class EventService:
         crop_rel: str | None = None
         if msg.crop_jpeg:
             day = datetime.fromtimestamp(msg.ts, UTC).strftime("%Y-%m-%d")
-            folder = self.plates.data_dir / "plates" / msg.camera_id / day
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{int(msg.ts * 1000)}-{msg.track_id}.jpg"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(msg.crop_jpeg)
-            os.replace(tmp, path)
-            crop_rel = str(path.relative_to(self.plates.data_dir))
+            crop_rel = write_file(
+                self.plates.data_dir,
+                f"plates/{msg.camera_id}/{day}/{int(msg.ts * 1000)}-{msg.track_id}.jpg",
+                msg.crop_jpeg,
+            )
         snapshot = None
         if event_id is not None:
             with self.db.session() as s:
@@ -291,11 +284,9 @@ class EventService:
                     snapshot = str((self.snapshots / event.frame).relative_to(self.plates.data_dir))
         if snapshot is None and msg.frame_jpeg and crop_rel is not None:
             # A dedicated LPR camera has no vehicle event: keep the frame of the best read.
-            path = self.plates.data_dir / crop_rel.replace(".jpg", "-frame.jpg")
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(msg.frame_jpeg)
-            os.replace(tmp, path)
-            snapshot = str(path.relative_to(self.plates.data_dir))
+            snapshot = write_file(
+                self.plates.data_dir, crop_rel.replace(".jpg", "-frame.jpg"), msg.frame_jpeg
+            )
         row = self.plates.add(
             PlateReadRow(
                 camera_id=msg.camera_id,
